@@ -1,0 +1,177 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "DeviceBackup",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "BackupModels", targets: ["BackupModels"]),
+        .library(name: "DeviceTransport", targets: ["DeviceTransport"]),
+        .library(name: "ConfigArchive", targets: ["ConfigArchive"]),
+        .library(name: "TaskStore", targets: ["TaskStore"]),
+        .library(name: "BackupExecutor", targets: ["BackupExecutor"]),
+        .library(name: "BackupTestKit", targets: ["BackupTestKit"]),
+        .library(name: "DeviceTransportLibSSH2", targets: ["DeviceTransportLibSSH2"]),
+        .library(name: "VendorProfiles", targets: ["VendorProfiles"]),
+        .executable(name: "executor-benchmark", targets: ["ExecutorBenchmark"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // Internal helpers shared by the library modules (`package` access only, never a product).
+        .target(
+            name: "BackupSupport",
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "BackupModels",
+            dependencies: ["BackupSupport"],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "DeviceTransport",
+            dependencies: [
+                "BackupModels",
+                "BackupSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // libssh2 from the system (Debian: libssh2-1-dev). Never a product, never re-exported.
+        .systemLibrary(
+            name: "CLibSSH2",
+            pkgConfig: "libssh2",
+            providers: [.apt(["libssh2-1-dev"])]
+        ),
+        .target(
+            name: "DeviceTransportLibSSH2",
+            dependencies: [
+                "CLibSSH2",
+                "DeviceTransport",
+                "BackupModels",
+                "BackupSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The transport-agnostic CLI session engine and the built-in vendor profiles.
+        .target(
+            name: "VendorProfiles",
+            dependencies: [
+                "DeviceTransport",
+                "BackupModels",
+                "BackupSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "ConfigArchive",
+            dependencies: [
+                "BackupModels",
+                "BackupSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "TaskStore",
+            dependencies: [
+                "BackupModels",
+                "BackupSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "BackupExecutor",
+            dependencies: [
+                "BackupModels",
+                "BackupSupport",
+                "DeviceTransport",
+                "ConfigArchive",
+                "TaskStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "BackupTestKit",
+            dependencies: [
+                "BackupModels",
+                "BackupSupport",
+                "DeviceTransport",
+                "ConfigArchive",
+                "TaskStore",
+                "BackupExecutor",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "HeapModule", package: "swift-collections"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "ExecutorBenchmark",
+            dependencies: [
+                "BackupModels", "BackupExecutor", "BackupTestKit", "TaskStore", "ConfigArchive", "DeviceTransport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/ExecutorBenchmark",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "BackupModelsTests",
+            dependencies: ["BackupModels", "BackupSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ConfigArchiveTests",
+            dependencies: ["ConfigArchive", "BackupModels", "BackupSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "TaskStoreTests",
+            dependencies: ["TaskStore", "BackupModels", "BackupSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "DeviceTransportLibSSH2Tests",
+            dependencies: [
+                "DeviceTransportLibSSH2", "DeviceTransport", "BackupModels",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "VendorProfilesTests",
+            dependencies: [
+                "VendorProfiles", "DeviceTransport", "BackupModels",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "BackupExecutorTests",
+            dependencies: [
+                "BackupExecutor", "BackupTestKit", "BackupModels", "TaskStore", "ConfigArchive", "DeviceTransport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

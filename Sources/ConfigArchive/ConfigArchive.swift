@@ -1,0 +1,60 @@
+import BackupSupport
+public import BackupModels
+public import DeviceTransport
+public import Foundation
+
+/// What the executor tells an archive about a config it stores.
+public struct ArchiveContext: Sendable, Hashable {
+    /// The task that fetched the config (for commit messages).
+    public var taskID: String
+    /// When the config was fetched.
+    public var fetchedAt: Date
+
+    public init(taskID: String, fetchedAt: Date) {
+        self.taskID = taskID
+        self.fetchedAt = fetchedAt
+    }
+}
+
+/// What an archive reports back for a stored config.
+public struct ArchiveReceipt: Sendable, Hashable {
+    /// Content hash (SHA-256 hex) of the stored config: equal configs have equal ids.
+    public var configID: String
+    /// Size in bytes.
+    public var size: Int
+    /// Whether the config differs from the one stored before for this device.
+    public var changed: Bool
+    /// The commit that stored it, for version-controlled archives.
+    public var commitID: String?
+
+    public init(configID: String, size: Int, changed: Bool, commitID: String? = nil) {
+        self.configID = configID
+        self.size = size
+        self.changed = changed
+        self.commitID = commitID
+    }
+}
+
+/// Where backed-up configurations go.
+///
+/// Errors are ``BackupError``s with code `ARCHIVE_FAILED` (not retried: the device is fine, the disk is
+/// not).
+public protocol ConfigArchive: Sendable {
+    /// Stores `config` as the current configuration of `device`.
+    func store(_ config: RetrievedConfig, for device: DeviceRef, context: ArchiveContext) async throws -> ArchiveReceipt
+    /// The current stored configuration of a device, if any.
+    func currentConfig(for device: DeviceRef) async throws -> String?
+    /// Called once when a task has finished storing configs (version-controlled archives may batch work
+    /// here). The default does nothing.
+    func taskDidFinish(taskID: String) async throws
+}
+
+extension ConfigArchive {
+    public func taskDidFinish(taskID: String) async throws {}
+}
+
+/// The content hash used as `config_id`: SHA-256 of the UTF-8 text, lower-case hex.
+public func configContentID(_ text: String) -> String {
+    SHA256Digest.hexHash(text.utf8)
+}
+

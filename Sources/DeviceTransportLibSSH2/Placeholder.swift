@@ -1,0 +1,1 @@
+// placeholder: the libssh2 transport lands here (issue 4)

@@ -1,0 +1,1 @@
+// placeholder: the CLI engine and vendor profiles land here (issue 5)
