@@ -1,1 +1,82 @@
-print("todo")
+// Executor benchmark: the executor's own overhead per device, with the mock transport at zero latency.
+//
+//   swift run -c release executor-benchmark [--devices N] [--concurrency C] [--config-bytes B] [--runs R]
+//
+// Reports devices/s, CPU seconds (user+system) per device and peak RSS of this process.
+import BackupExecutor
+import BackupModels
+import BackupTestKit
+import ConfigArchive
+import DeviceTransport
+import Foundation
+import TaskStore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Options {
+    var devices = 100_000
+    var concurrency = 100
+    var configBytes = 64
+    var runs = 1
+
+    init(arguments: [String]) {
+        var iterator = arguments.dropFirst().makeIterator()
+        while let flag = iterator.next() {
+            guard let value = iterator.next().flatMap(Int.init) else {
+                FileHandle.standardError.write(Data("usage: executor-benchmark [--devices N] [--concurrency C] [--config-bytes B] [--runs R]\n".utf8))
+                exit(2)
+            }
+            switch flag {
+            case "--devices": devices = value
+            case "--concurrency": concurrency = value
+            case "--config-bytes": configBytes = value
+            case "--runs": runs = value
+            default:
+                FileHandle.standardError.write(Data("unknown option \(flag)\n".utf8))
+                exit(2)
+            }
+        }
+    }
+}
+
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+func peakRSSMegabytes() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024  // kilobytes on Linux
+}
+
+let options = Options(arguments: CommandLine.arguments)
+let config = String(repeating: "x", count: max(0, options.configBytes - 1)) + "\n"
+print("workload: \(options.devices) mock devices (zero latency, \(options.configBytes)-byte configs), max_concurrent \(options.concurrency), in-memory store and archive")
+
+for run in 1...options.runs {
+    let configuration = BackupExecutorConfiguration(
+        policy: .widened(maxConcurrent: max(10, options.concurrency)), maxConcurrentSessions: options.concurrency,
+        hostKeyPolicy: .acceptAnyUnsafe)
+    let executor = BackupExecutor(
+        configuration: configuration, inventory: StaticInventory.mock(count: options.devices),
+        transport: MockTransport(defaultBehavior: .config(config)), archive: InMemoryArchive(), store: InMemoryTaskStore())
+    let filter = try BackupFilter(asyncExecute: false, maxConcurrent: options.concurrency, policy: configuration.policy)
+    let cpuBefore = cpuSeconds()
+    let start = ContinuousClock.now
+    let task = try await executor.withRunning { try await $0.submit(filter) }
+    let elapsed = (ContinuousClock.now - start)
+    let wall = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    let cpu = cpuSeconds() - cpuBefore
+    guard task.status == .completed, task.successCount == options.devices else {
+        print("run \(run): FAILED: \(task.status) \(task.successCount)/\(options.devices)")
+        exit(1)
+    }
+    let rate = Double(options.devices) / wall
+    print(String(format: "run %d: %.0f devices/s, wall %.2f s, CPU %.2f s (%.1f µs/device), peak RSS %.0f MB",
+                 run, rate, wall, cpu, cpu / Double(options.devices) * 1e6, peakRSSMegabytes()))
+}

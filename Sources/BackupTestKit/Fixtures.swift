@@ -1,0 +1,60 @@
+public import BackupExecutor
+public import BackupModels
+import Foundation
+public import Logging
+import Synchronization
+
+extension StaticInventory {
+    /// `count` devices `dev-1` … `dev-N` (ids 1…N) of `vendor`, all sharing one set of credentials.
+    public static func mock(count: Int, vendor: String = "cisco_ios", status: DeviceStatus = .online, credentials: Credentials = Credentials(username: "netops", password: "mock-password")) -> StaticInventory {
+        StaticInventory(
+            devices: (1...max(1, count)).prefix(count).map {
+                Device(id: DeviceID($0), name: "dev-\($0)", host: "10.255.\($0 / 256 % 256).\($0 % 256)", vendor: vendor, status: status)
+            },
+            defaultCredentials: credentials)
+    }
+}
+
+/// A log handler that keeps every line, for asserting on logs (e.g. that no secret is logged).
+public struct CapturingLogHandler: LogHandler {
+    /// The captured lines, shared by every copy of the handler.
+    public final class Storage: Sendable {
+        private let lines = Mutex<[String]>([])
+        public init() {}
+        /// Every line logged so far: level, message and metadata.
+        public var all: [String] { lines.withLock { $0 } }
+        func append(_ line: String) { lines.withLock { $0.append(line) } }
+    }
+
+    public let storage: Storage
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level
+
+    public init(storage: Storage, logLevel: Logger.Level = .trace) {
+        self.storage = storage
+        self.logLevel = logLevel
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
+        storage.append("\(event.level) \(event.message) \(merged) \(event.source) \(event.file):\(event.line)")
+    }
+
+    /// A logger that writes into `storage`.
+    public static func logger(_ storage: Storage, label: String = "test", level: Logger.Level = .trace) -> Logger {
+        Logger(label: label) { _ in CapturingLogHandler(storage: storage, logLevel: level) }
+    }
+}
+
+/// A notifier that records the tasks it was told about.
+public final class RecordingNotifier: BackupNotifier {
+    private let tasks = Mutex<[BackupTask]>([])
+    public init() {}
+    public var notified: [BackupTask] { tasks.withLock { $0 } }
+    public func taskDidFinish(_ task: BackupTask) async throws { tasks.withLock { $0.append(task) } }
+}

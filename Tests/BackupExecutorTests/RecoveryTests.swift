@@ -1,0 +1,96 @@
+import BackupExecutor
+import BackupModels
+import BackupTestKit
+import Foundation
+import Logging
+import ServiceLifecycle
+import TaskStore
+import Testing
+
+@Suite("Shutdown and recovery", .timeLimit(.minutes(2)))
+struct RecoveryTests {
+    /// Runs a task whose devices 6… hang, shuts the executor down (grace 0) once 5 devices are done,
+    /// and returns the store with the interrupted task.
+    func interruptedTask(store: InMemoryTaskStore) async throws -> String {
+        let transport = MockTransport(defaultBehavior: .hang)
+        for id in 1...5 { transport.setBehavior(.config("c\(id)"), for: DeviceID(id)) }
+        var fixture = Fixture(devices: 20, transport: transport)
+        fixture.store = store
+        fixture.configuration.shutdownGracePeriod = .zero
+        let executor = fixture.makeExecutor()
+        let taskID = try await executor.withRunning { executor in
+            let task = try await executor.submit(try filter(maxConcurrent: 2))
+            try await eventually("5 done") { try await store.summary(id: task.taskID)?.completed == 5 }
+            try await eventually("2 hanging") { transport.stats.openSessions == 2 }
+            return task.taskID
+        }
+        #expect(transport.stats.openSessions == 0)
+        return taskID
+    }
+
+    @Test("graceful shutdown leaves an unfinished task resumable; a new executor resumes only the remaining devices")
+    func resume() async throws {
+        let store = InMemoryTaskStore()
+        let taskID = try await interruptedTask(store: store)
+        let interrupted = try #require(try await store.task(id: taskID))
+        #expect(interrupted.status == .running)
+        #expect(interrupted.completed == 5)
+
+        let transport = MockTransport(defaultBehavior: .config("after restart"))
+        var fixture = Fixture(devices: 20, transport: transport)
+        fixture.store = store
+        let executor = fixture.makeExecutor()
+        let final = try await executor.withRunning { executor in try await executor.waitForCompletionEventually(taskID) }
+        #expect(final.status == .completed)
+        #expect(final.results.count == 20)
+        #expect(Set(final.results.map(\.deviceID)).count == 20)
+        #expect(final.resumeCount == 1)
+        #expect(transport.stats.connects == 15)
+        #expect(transport.stats.attemptsByDevice[1] == nil)
+    }
+
+    @Test("recovery policy markFailed ends interrupted tasks failed with INTERRUPTED, keeping finished results")
+    func markFailed() async throws {
+        let store = InMemoryTaskStore()
+        let taskID = try await interruptedTask(store: store)
+        var fixture = Fixture(devices: 20)
+        fixture.store = store
+        fixture.configuration.recovery = .markFailed
+        let executor = fixture.makeExecutor()
+        let final = try await executor.withRunning { executor in try await executor.waitForCompletionEventually(taskID) }
+        #expect(final.status == .failed)
+        #expect(final.error?.code == .interrupted)
+        #expect(final.message.contains("Interrupted"))
+        #expect(final.results.count == 5)
+        #expect(fixture.transport.stats.connects == 0)
+    }
+
+    @Test("the executor runs as a swift-service-lifecycle service and stops on graceful shutdown")
+    func serviceGroup() async throws {
+        let executor = Fixture(devices: 5).makeExecutor()
+        let group = ServiceGroup(services: [executor], logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            let task = try await executor.submit(try filter(asyncExecute: false))
+            #expect(task.status == .completed)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        let error = await #expect(throws: BackupError.self) { try await executor.submit(try filter()) }
+        #expect(error?.code == .shuttingDown)
+    }
+}
+
+extension BackupExecutor {
+    /// Waits for a task that recovery will pick up (it may not be registered yet when called).
+    func waitForCompletionEventually(_ taskID: String) async throws -> BackupTask {
+        while true {
+            if let task = try await task(id: taskID), task.status.isFinal { return task }
+            do {
+                return try await waitForCompletion(of: taskID)
+            } catch let error as BackupError where error.code == .shuttingDown {
+                try await Task.sleep(for: .milliseconds(2))
+            }
+        }
+    }
+}
