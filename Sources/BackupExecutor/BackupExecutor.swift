@@ -3,6 +3,7 @@ public import ConfigArchive
 public import DeviceTransport
 public import Foundation
 public import Logging
+public import CoreMetrics
 public import ServiceLifecycle
 public import TaskStore
 import Synchronization
@@ -43,7 +44,7 @@ public final class BackupExecutor: Service, Sendable {
     private let logger: Logger
     private let slots: SessionSlots
     private let watchdog: DeadlineWatchdog
-    private let metrics = ExecutorMetrics()
+    private let metrics: ExecutorMetrics
     private let registry = Mutex(Registry())
     private let startRequests: AsyncStream<ActiveTask>
     private let startContinuation: AsyncStream<ActiveTask>.Continuation
@@ -72,6 +73,10 @@ public final class BackupExecutor: Service, Sendable {
     ///   - random: the source of backoff jitter.
     ///   - wallClock: timestamps of tasks and results (kept to millisecond precision, as on the wire).
     ///   - logger: where the executor logs; it never logs secrets. Silent by default.
+    ///   - metricsFactory: where metrics go (the bootstrapped swift-metrics backend by default):
+    ///     `devicebackup_device_duration_seconds`, `devicebackup_device_results_total` (by result and
+    ///     error code), `devicebackup_attempts_total`, `devicebackup_sessions_in_flight`,
+    ///     `devicebackup_tasks_finished_total` (by status).
     public init<C: Clock>(
         configuration: BackupExecutorConfiguration = .init(),
         inventory: any DeviceInventory,
@@ -83,8 +88,10 @@ public final class BackupExecutor: Service, Sendable {
         clock: C = ContinuousClock(),
         random: RandomSource = .system,
         wallClock: @escaping @Sendable () -> Date = { Date() },
-        logger: Logger = Logger(label: "DeviceBackup.executor", factory: { _ in SwiftLogNoOpLogHandler() })
+        logger: Logger = Logger(label: "DeviceBackup.executor", factory: { _ in SwiftLogNoOpLogHandler() }),
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) where C.Duration == Duration {
+        metrics = ExecutorMetrics(factory: metricsFactory)
         self.configuration = configuration
         self.inventory = inventory
         self.transport = transport

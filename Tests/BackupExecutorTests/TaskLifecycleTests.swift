@@ -224,3 +224,26 @@ struct TaskLifecycleTests {
         #expect(throws: ValidationError.self) { try TaskQuery(page: 0, pageSize: 500) }
     }
 }
+
+import MetricsTestKit
+
+@Suite("Metrics")
+struct MetricsTests {
+    @Test("results are counted by outcome and error code; durations and attempts recorded; in-flight returns to 0")
+    func counters() async throws {
+        let metrics = TestMetrics()
+        let transport = MockTransport(defaultBehavior: .config("c"))
+        transport.setBehavior(.alwaysFail(BackupError(.authFailed, "no")), for: 2)
+        let fixture = Fixture(devices: 3, transport: transport)
+        let executor = BackupExecutor(
+            configuration: fixture.configuration, inventory: fixture.inventory, transport: transport, archive: InMemoryArchive(),
+            metricsFactory: metrics)
+        _ = try await executor.withRunning { try await $0.submit(try filter(asyncExecute: false)) }
+        #expect(try metrics.expectCounter("devicebackup_device_results_total", [("result", "success")]).totalValue == 2)
+        #expect(try metrics.expectCounter("devicebackup_device_results_total", [("result", "failure"), ("code", "AUTH_FAILED")]).totalValue == 1)
+        #expect(try metrics.expectCounter("devicebackup_attempts_total").totalValue == 3)
+        #expect(try metrics.expectTimer("devicebackup_device_duration_seconds").values.count == 3)
+        #expect(try metrics.expectMeter("devicebackup_sessions_in_flight").lastValue == 0)
+        #expect(try metrics.expectCounter("devicebackup_tasks_finished_total", [("status", "partial")]).totalValue == 1)
+    }
+}
