@@ -663,7 +663,9 @@ public final class BackupExecutor: Service, Sendable {
                     ? "No devices match the filter."
                     : "Backed up \(current.successCount) of \(current.total) devices; \(current.failedCount) failed."
             }
-            try await finishWithRetries(taskID: taskID, status: status, message: message, error: taskError)
+            var finalMessage = message
+            if let commitProblem = await commitArchive(taskID) { finalMessage += " " + commitProblem }
+            try await finishWithRetries(taskID: taskID, status: status, message: finalMessage, error: taskError)
         } catch {
             // The store failed even while concluding: try once more to end the task failed.
             let failure = Self.storeError(error)
@@ -685,11 +687,6 @@ public final class BackupExecutor: Service, Sendable {
             "task_id": "\(taskID)", "status": "\(final.status.rawValue)", "success": "\(final.successCount)",
             "failed": "\(final.failedCount)",
         ])
-        do {
-            try await archive.taskDidFinish(taskID: taskID)
-        } catch {
-            logger.error("archive could not finish the task", metadata: ["task_id": "\(taskID)", "error": "\(BackupError.wrapping(error))"])
-        }
         active.hub.publish(.taskFinished(final.summary)) { progress in progress = Self.progress(of: final.summary) }
         active.completion.resolve(.success(final))
         if final.filter.notifyOnComplete, let notifier {
@@ -698,6 +695,29 @@ public final class BackupExecutor: Service, Sendable {
             } catch {
                 logger.warning("completion notification failed", metadata: ["task_id": "\(taskID)", "error": "\(BackupError.wrapping(error))"])
             }
+        }
+    }
+
+    /// Lets a version-controlled archive commit the task's configs, then records the commit id in the
+    /// results of the devices it holds. Returns a sentence for the task's message when the commit failed
+    /// (the configs stay on disk and go into the next commit).
+    private func commitArchive(_ taskID: String) async -> String? {
+        do {
+            guard let commit = try await archive.taskDidFinish(taskID: taskID), !commit.devices.isEmpty else { return nil }
+            guard let task = try await store.task(id: taskID) else { return nil }
+            let committed = Set(commit.devices)
+            let updated = task.results.filter { committed.contains($0.deviceID) && $0.success }.map { result -> DeviceBackupResult in
+                var result = result
+                result.gitCommitID = commit.commitID
+                return result
+            }
+            if !updated.isEmpty { try await store.record(updated, taskID: taskID) }
+            logger.info("archive committed", metadata: ["task_id": "\(taskID)", "commit": "\(commit.commitID)", "devices": "\(updated.count)"])
+            return nil
+        } catch {
+            let wrapped = BackupError.wrapping(error)
+            logger.error("archive could not commit the task's configs", metadata: ["task_id": "\(taskID)", "error": "\(wrapped)"])
+            return "Archive commit failed: \(wrapped)"
         }
     }
 

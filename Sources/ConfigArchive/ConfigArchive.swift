@@ -44,13 +44,27 @@ public protocol ConfigArchive: Sendable {
     func store(_ config: RetrievedConfig, for device: DeviceRef, context: ArchiveContext) async throws -> ArchiveReceipt
     /// The current stored configuration of a device, if any.
     func currentConfig(for device: DeviceRef) async throws -> String?
-    /// Called once when a task has finished storing configs (version-controlled archives may batch work
-    /// here). The default does nothing.
-    func taskDidFinish(taskID: String) async throws
+    /// Called once when a task has finished storing configs: version-controlled archives commit here.
+    /// Returns the commit and the devices whose configs it holds (the executor records its id as their
+    /// `git_commit_id`), or `nil`. The default does nothing.
+    func taskDidFinish(taskID: String) async throws -> ArchiveCommit?
 }
 
 extension ConfigArchive {
-    public func taskDidFinish(taskID: String) async throws {}
+    public func taskDidFinish(taskID: String) async throws -> ArchiveCommit? { nil }
+}
+
+/// A commit that stored the configs a task changed.
+public struct ArchiveCommit: Sendable, Hashable {
+    /// The commit id (full hash).
+    public var commitID: String
+    /// The devices whose configs the commit holds.
+    public var devices: [DeviceID]
+
+    public init(commitID: String, devices: [DeviceID]) {
+        self.commitID = commitID
+        self.devices = devices
+    }
 }
 
 /// The content hash used as `config_id`: SHA-256 of the UTF-8 text, lower-case hex.

@@ -247,3 +247,23 @@ struct MetricsTests {
         #expect(try metrics.expectCounter("devicebackup_tasks_finished_total", [("status", "partial")]).totalValue == 1)
     }
 }
+
+@Suite("Git archive through the executor", .timeLimit(.minutes(2)))
+struct GitArchiveExecutorTests {
+    @Test("changed devices get the task's git_commit_id; an unchanged second run commits nothing")
+    func commitIDs() async throws {
+        let repo = FileManager.default.temporaryDirectory.appendingPathComponent("exec-git-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: repo) }
+        var fixture = Fixture(devices: 4)
+        fixture.archive = try await GitArchive(repository: repo)
+        let executor = fixture.makeExecutor()
+        let (first, second) = try await executor.withRunning { executor in
+            (try await executor.submit(try filter(asyncExecute: false)), try await executor.submit(try filter(asyncExecute: false)))
+        }
+        let commits = Set(first.results.compactMap(\.gitCommitID))
+        #expect(commits.count == 1)
+        #expect(first.results.allSatisfy { $0.gitCommitID != nil && $0.changed == true })
+        #expect(second.results.allSatisfy { $0.gitCommitID == nil && $0.changed == false })
+        #expect(second.status == .completed)
+    }
+}
