@@ -8,7 +8,7 @@ struct ConfigAssembler {
     let scrubSecrets: Bool
     let deviceName: String
     private(set) var text = ""
-    /// Lines of the `config` commands, before volatile filtering, for the truncation guard.
+    /// Lines of the `config` commands, without volatile lines, for the truncation guard.
     private var guardedLines: [Substring] = []
     private var sawConfigCommand = false
 
@@ -33,18 +33,17 @@ struct ConfigAssembler {
     /// Adds one command's output.
     mutating func add(_ output: String, of command: CompiledProfile.CompiledCommand) {
         var lines = Self.lines(output)
-        trimBlankLines(&lines)
-        if command.command.kind == .config {
-            sawConfigCommand = true
-            guardedLines.append(contentsOf: lines)
-        }
         let volatile = profile.volatileLines + command.volatileLines
         if !volatile.isEmpty {
             lines.removeAll { line in
                 let string = String(line)
                 return volatile.contains { $0.matches(string) }
             }
-            trimBlankLines(&lines)
+        }
+        trimBlankLines(&lines)
+        if command.command.kind == .config {
+            sawConfigCommand = true
+            guardedLines.append(contentsOf: lines)
         }
         var strings = lines.map(String.init)
         if scrubSecrets, !profile.secretRules.isEmpty {

@@ -184,7 +184,10 @@ public struct EnableSettings: Sendable, Hashable {
         privilegedPrompt: String? = #"#\s?$"#,
         passwordPrompt: String = #"(?i)password:\s*$"#,
         usernamePrompt: String? = nil,
-        failurePatterns: [String] = [#"(?i)access denied"#, #"(?i)bad (secret|password)"#, #"(?i)authentication failed"#]
+        failurePatterns: [String] = [
+            #"(?i)access denied"#, #"(?i)bad (secret|password)"#, #"(?i)authentication failed"#,
+            #"(?i)(invalid|incorrect|wrong) password"#, #"(?i)password (is )?(invalid|incorrect|wrong)"#,
+        ]
     ) {
         self.command = command
         self.privilegedPrompt = privilegedPrompt
@@ -261,7 +264,7 @@ public struct SecretRule: Sendable, Hashable, Codable {
 }
 
 /// Checks that a configuration arrived whole. Applied to the output of ``BackupCommand/Kind/config``
-/// commands (after echo and prompt removal, before volatile lines are filtered).
+/// commands after echo, prompt and volatile lines are removed (and before secrets are scrubbed).
 public struct TruncationGuard: Sendable, Hashable {
     /// Regex the last non-blank line must match (`^end$` for IOS, `^return$` for VRP).
     public var lastLine: String?

@@ -68,9 +68,10 @@ final class ScriptedShell: ShellChannel, Sendable {
         state.withLock { s in
             s.written.append(contentsOf: bytes)
             if s.closed { s.violations.append("write after close: \(Self.show(bytes))") }
-            // Reacting before a trailing space or newline of the same output arrived is fine (the device
-            // sent it all at once); reacting before visible output is typing ahead.
-            if s.pending[s.pendingOffset...].contains(where: { $0 > 0x20 }) {
+            // Reacting to the last line while the rest of that same line is still arriving is fine (input
+            // is buffered; the device printed it in one go); writing while further lines are due is typing
+            // ahead.
+            if s.pending[s.pendingOffset...].contains(0x0A) {
                 s.violations.append("typed ahead while the device was still sending: \(Self.show(bytes))")
             }
             if s.position >= s.steps.count {
@@ -146,10 +147,11 @@ final class ScriptedShell: ShellChannel, Sendable {
     var idleTimeouts: [Duration] { state.withLock { $0.idleTimeouts } }
     var isClosed: Bool { state.withLock { $0.closed } }
     var reads: Int { state.withLock { $0.reads } }
-    /// Whether every step of the script was played.
+    /// Whether every step of the script was played (the client may leave the rest of the last line,
+    /// such as cursor moves after a prompt, unread).
     var finished: Bool {
         state.withLock { s in
-            s.position >= s.steps.count && s.pendingOffset >= s.pending.count
+            s.position >= s.steps.count && !s.pending[s.pendingOffset...].contains(0x0A)
         }
     }
 
