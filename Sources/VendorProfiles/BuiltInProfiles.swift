@@ -213,7 +213,7 @@ extension VendorProfile {
         secretRules: [
             SecretRule(#"(?<secret>%\^%#.*?%\^%#)"#),
             SecretRule(#"\b(?:irreversible-cipher|cipher) (?<secret>\S+)"#),
-            SecretRule(#"^\s*snmp-agent community (?:read|write) (?<secret>\S+)"#),
+            SecretRule(#"^\s*snmp-agent community (?:read|write) (?!cipher\b)(?<secret>\S+)"#),
             SecretRule(#"\bpin verify (?:auto )?(?<secret>\S+)"#),
         ],
         truncationGuard: TruncationGuard(lastLine: #"^return$"#, minimumLines: 3),
