@@ -34,7 +34,9 @@ private enum CiscoLike {
 }
 
 extension VendorProfile {
-    /// Every built-in profile, in the order of ``VendorProfileRegistry/names``' documentation.
+    /// Every built-in profile: Cisco IOS, NX-OS, IOS-XR and ASA, Junos, EOS, VRP, Comware, ProCurve, AOS-CX,
+    /// RouterOS, FortiOS, PAN-OS, Dell OS6, RGOS and Linux. Encode one (``encodedDocument(format:)``) to
+    /// start a custom profile from it.
     public static let builtIn: [VendorProfile] = [
         ciscoIOS, ciscoNXOS, ciscoIOSXR, ciscoASA, juniperJunos, aristaEOS, huaweiVRP, h3cComware, hpProCurve,
         arubaAOSCX, mikrotikRouterOS, fortinetFortiOS, paloAltoPANOS, dellOS6, ruijieRGOS, linux,

@@ -16,6 +16,7 @@ public struct VendorProfileError: Error, Sendable, Hashable, CustomStringConvert
         self.message = message
     }
 
+    /// "Vendor profile 'NAME', FIELD: MESSAGE".
     public var description: String { "Vendor profile '\(profile)', \(field): \(message)" }
 }
 
