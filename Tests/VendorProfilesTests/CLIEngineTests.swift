@@ -443,7 +443,7 @@ struct CLIEngineTests {
         let stats = try await Self.statistics(feeding: config, chunk: chunk)
         #expect(stats.tailBytesExamined <= stats.reads * LineAccumulator.maxTailBytes)
         #expect(stats.tailBytesExamined <= 2 * stats.bytesReceived)
-        #expect(took < .seconds(120))
+        #expect(took < .seconds(300))  // generous: the counters above are the real check
     }
 
     /// One huge line without newlines: the tail looked at per read stays bounded.
