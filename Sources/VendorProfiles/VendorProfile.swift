@@ -24,6 +24,18 @@ public import DeviceTransport
 ///   "truncation_guard": { "last_line": "^end$", "minimum_lines": 3 }
 /// }
 /// ```
+///
+/// The same in YAML, where single-quoted regexes need no doubled backslashes:
+///
+/// ```yaml
+/// name: acme_os
+/// prompt: '^(?<hostname>[\w.-]+)[>#] ?$'
+/// session_commands: ['terminal length 0']
+/// pagers: [{ pattern: '^\s*--More--\s*$', send: ' ' }]
+/// commands: ['show running-config']
+/// volatile_lines: ['^! Last configuration change at ']
+/// truncation_guard: { last_line: '^end$', minimum_lines: 3 }
+/// ```
 public struct VendorProfile: Sendable, Hashable {
     /// The name devices use in their `vendor` field, such as `cisco_ios`.
     public var name: String

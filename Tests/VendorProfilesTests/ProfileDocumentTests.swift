@@ -86,6 +86,25 @@ struct ProfileDocumentTests {
         #expect(VendorProfile.DocumentFormat(path: "x.txt") == nil)
     }
 
+    /// The YAML example of ``VendorProfile``'s documentation decodes as documented.
+    @Test func documentedYAMLExampleDecodes() throws {
+        let yaml = #"""
+            name: acme_os
+            prompt: '^(?<hostname>[\w.-]+)[>#] ?$'
+            session_commands: ['terminal length 0']
+            pagers: [{ pattern: '^\s*--More--\s*$', send: ' ' }]
+            commands: ['show running-config']
+            volatile_lines: ['^! Last configuration change at ']
+            truncation_guard: { last_line: '^end$', minimum_lines: 3 }
+            """#
+        let registry = VendorProfileRegistry(includingBuiltIns: false)
+        try registry.registerProfiles(from: Data(yaml.utf8), format: .yaml)
+        let profile = try #require(registry.profile(named: "acme_os"))
+        #expect(profile.pagers == [Interaction(pattern: #"^\s*--More--\s*$"#, send: " ")])
+        #expect(profile.truncationGuard == TruncationGuard(lastLine: "^end$", minimumLines: 3))
+        #expect(profile.sessionCommands == ["terminal length 0"])
+    }
+
     @Test func unknownKeysAreRejected() throws {
         let json = ##"{ "name": "x", "prompt": "#$", "commands": ["show"], "volatile_line": ["a"] }"##
         #expect {
