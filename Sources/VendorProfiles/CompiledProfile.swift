@@ -1,0 +1,254 @@
+import Foundation
+
+/// A profile that cannot be used: a pattern that does not compile, a missing command, a bad setting.
+public struct VendorProfileError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The profile's name.
+    public var profile: String
+    /// The offending field, such as `volatile_lines[2]`.
+    public var field: String
+    /// What is wrong.
+    public var message: String
+
+    /// Creates an error.
+    public init(profile: String, field: String, message: String) {
+        self.profile = profile
+        self.field = field
+        self.message = message
+    }
+
+    /// "Vendor profile 'NAME', FIELD: MESSAGE".
+    public var description: String { "Vendor profile '\(profile)', \(field): \(message)" }
+}
+
+/// A compiled regular expression and its source.
+struct Pattern: Sendable {
+    let source: String
+    let regex: NSRegularExpression
+
+    init(_ source: String, profile: String, field: String) throws(VendorProfileError) {
+        do {
+            regex = try NSRegularExpression(pattern: source)
+        } catch {
+            throw VendorProfileError(profile: profile, field: field, message: "invalid regular expression \(source)")
+        }
+        self.source = source
+    }
+
+    /// Whether the pattern occurs in `text`.
+    func matches(_ text: String) -> Bool {
+        regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+    }
+
+    /// The first match in `text`.
+    func firstMatch(in text: String) -> NSTextCheckingResult? {
+        regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text))
+    }
+
+    /// Whether the pattern has a capture group with this name.
+    func hasGroup(named name: String) -> Bool { source.contains("(?<\(name)>") }
+}
+
+/// A profile with every pattern compiled and every setting checked; shared by all sessions of the profile.
+struct CompiledProfile: Sendable {
+    struct CompiledInteraction: Sendable {
+        let pattern: Pattern
+        let send: String
+        let maxCount: Int
+    }
+
+    struct CompiledEnable: Sendable {
+        let command: String
+        let privilegedPrompt: Pattern?
+        let passwordPrompt: Pattern
+        let usernamePrompt: Pattern?
+        let failurePatterns: [Pattern]
+    }
+
+    struct CompiledCommand: Sendable {
+        let command: BackupCommand
+        let volatileLines: [Pattern]
+        let timeout: Duration?
+    }
+
+    struct CompiledGuard: Sendable {
+        let lastLine: Pattern?
+        let minimumLines: Int
+        let blockOpen: Pattern?
+        let blockClose: Pattern?
+    }
+
+    let profile: VendorProfile
+    let prompt: Pattern?
+    let loginInteractions: [CompiledInteraction]
+    let enable: CompiledEnable?
+    let pagers: [CompiledInteraction]
+    let commands: [CompiledCommand]
+    let errorPatterns: [Pattern]
+    let volatileLines: [Pattern]
+    let secretRules: [(pattern: Pattern, replacement: String)]
+    let truncationGuard: CompiledGuard?
+    let commandTimeout: Duration?
+    let loginTimeout: Duration?
+
+    var name: String { profile.name }
+
+    init(_ profile: VendorProfile) throws(VendorProfileError) {
+        self.profile = profile
+        let name = profile.name
+        func fail(_ field: String, _ message: String) -> VendorProfileError {
+            VendorProfileError(profile: name, field: field, message: message)
+        }
+        func compile(_ source: String, _ field: String) throws(VendorProfileError) -> Pattern {
+            try Pattern(source, profile: name, field: field)
+        }
+        func compileAll(_ sources: [String], _ field: String) throws(VendorProfileError) -> [Pattern] {
+            var result: [Pattern] = []
+            for (i, source) in sources.enumerated() { result.append(try compile(source, "\(field)[\(i)]")) }
+            return result
+        }
+        func seconds(_ value: Double?, _ field: String) throws(VendorProfileError) -> Duration? {
+            guard let value else { return nil }
+            guard value.isFinite, value > 0 else { throw fail(field, "must be a positive number of seconds") }
+            return .milliseconds(Int64((value * 1000).rounded(.up)))
+        }
+
+        if name.trimmingCharacters(in: .whitespaces).isEmpty { throw fail("name", "must not be empty") }
+        if profile.commands.isEmpty { throw fail("commands", "at least one backup command is needed") }
+        for (i, command) in profile.commands.enumerated()
+        where command.command.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw fail("commands[\(i)]", "the command must not be empty")
+        }
+        if profile.errorScanLines < 0 { throw fail("error_scan_lines", "must not be negative") }
+        if profile.newline.isEmpty { throw fail("newline", "must not be empty") }
+
+        switch profile.mode {
+        case .shell:
+            guard !profile.prompt.isEmpty else { throw fail("prompt", "a shell profile needs a prompt pattern") }
+            prompt = try compile(profile.prompt, "prompt")
+        case .exec:
+            prompt = profile.prompt.isEmpty ? nil : try compile(profile.prompt, "prompt")
+        }
+
+        var logins: [CompiledInteraction] = []
+        for (i, interaction) in profile.loginInteractions.enumerated() {
+            logins.append(
+                CompiledInteraction(
+                    pattern: try compile(interaction.pattern, "login_interactions[\(i)].pattern"),
+                    send: interaction.send, maxCount: max(1, interaction.maxCount ?? 5)))
+        }
+        loginInteractions = logins
+
+        var pagers: [CompiledInteraction] = []
+        for (i, interaction) in profile.pagers.enumerated() {
+            pagers.append(
+                CompiledInteraction(
+                    pattern: try compile(interaction.pattern, "pagers[\(i)].pattern"), send: interaction.send,
+                    maxCount: .max))
+        }
+        self.pagers = pagers
+
+        if let enable = profile.enable {
+            guard !enable.command.isEmpty else { throw fail("enable.command", "must not be empty") }
+            self.enable = CompiledEnable(
+                command: enable.command,
+                privilegedPrompt: try enable.privilegedPrompt.map { (p) throws(VendorProfileError) in
+                    try compile(p, "enable.privileged_prompt")
+                },
+                passwordPrompt: try compile(enable.passwordPrompt, "enable.password_prompt"),
+                usernamePrompt: try enable.usernamePrompt.map { (p) throws(VendorProfileError) in
+                    try compile(p, "enable.username_prompt")
+                },
+                failurePatterns: try compileAll(enable.failurePatterns, "enable.failure_patterns"))
+        } else {
+            enable = nil
+        }
+
+        var commands: [CompiledCommand] = []
+        for (i, command) in profile.commands.enumerated() {
+            commands.append(
+                CompiledCommand(
+                    command: command,
+                    volatileLines: try compileAll(command.volatileLines, "commands[\(i)].volatile_lines"),
+                    timeout: try seconds(command.timeoutSeconds, "commands[\(i)].timeout_seconds")))
+        }
+        self.commands = commands
+
+        errorPatterns = try compileAll(profile.errorPatterns, "error_patterns")
+        volatileLines = try compileAll(profile.volatileLines, "volatile_lines")
+        var rules: [(pattern: Pattern, replacement: String)] = []
+        for (i, rule) in profile.secretRules.enumerated() {
+            rules.append((try compile(rule.pattern, "secret_rules[\(i)].pattern"), rule.replacement))
+        }
+        secretRules = rules
+
+        if let guardSettings = profile.truncationGuard {
+            if (guardSettings.blockOpen == nil) != (guardSettings.blockClose == nil) {
+                throw fail("truncation_guard", "block_open and block_close go together")
+            }
+            truncationGuard = CompiledGuard(
+                lastLine: try guardSettings.lastLine.map { (p) throws(VendorProfileError) in
+                    try compile(p, "truncation_guard.last_line")
+                },
+                minimumLines: max(0, guardSettings.minimumLines),
+                blockOpen: try guardSettings.blockOpen.map { (p) throws(VendorProfileError) in
+                    try compile(p, "truncation_guard.block_open")
+                },
+                blockClose: try guardSettings.blockClose.map { (p) throws(VendorProfileError) in
+                    try compile(p, "truncation_guard.block_close")
+                })
+        } else {
+            truncationGuard = nil
+        }
+        commandTimeout = try seconds(profile.commandTimeoutSeconds, "command_timeout_seconds")
+        loginTimeout = try seconds(profile.loginTimeoutSeconds, "login_timeout_seconds")
+    }
+}
+
+// MARK: - The prompt learnt at login
+
+enum PromptLearning {
+    /// Rewrites a prompt pattern for a known hostname: the `(?<hostname>…)` group's body becomes the
+    /// escaped hostname and a leading `^` is dropped, so the prompt is also found after a message that
+    /// ended without a newline. `nil` when the pattern has no such group or the result does not compile.
+    static func learntPattern(from pattern: String, hostname: String) -> String? {
+        let opener = "(?<hostname>"
+        guard let openRange = pattern.range(of: opener) else { return nil }
+        // Find the group's closing parenthesis, skipping escapes and character classes.
+        var depth = 1
+        var index = openRange.upperBound
+        var inClass = false
+        var closing: String.Index?
+        while index < pattern.endIndex {
+            let character = pattern[index]
+            if character == "\\" {
+                index = pattern.index(after: index)
+                if index < pattern.endIndex { index = pattern.index(after: index) }
+                continue
+            }
+            if inClass {
+                if character == "]" { inClass = false }
+            } else if character == "[" {
+                inClass = true
+                // A ']' right after '[' or '[^' is literal.
+                var next = pattern.index(after: index)
+                if next < pattern.endIndex, pattern[next] == "^" { next = pattern.index(after: next) }
+                if next < pattern.endIndex, pattern[next] == "]" { index = next }
+            } else if character == "(" {
+                depth += 1
+            } else if character == ")" {
+                depth -= 1
+                if depth == 0 {
+                    closing = index
+                    break
+                }
+            }
+            index = pattern.index(after: index)
+        }
+        guard let closing else { return nil }
+        var result = String(pattern[..<openRange.upperBound]) + NSRegularExpression.escapedPattern(for: hostname)
+            + String(pattern[closing...])
+        if result.hasPrefix("^") { result.removeFirst() }
+        guard (try? NSRegularExpression(pattern: result)) != nil else { return nil }
+        return result
+    }
+}

@@ -1,0 +1,151 @@
+import BackupModels
+import Foundation
+
+/// Turns the commands' cleaned outputs into the configuration text: error detection, blank-line trimming,
+/// the truncation guard, volatile-line filtering, secret scrubbing and comment prefixes.
+struct ConfigAssembler {
+    let profile: CompiledProfile
+    let scrubSecrets: Bool
+    let deviceName: String
+    private(set) var text = ""
+    /// Lines of the `config` commands, without volatile lines, for the truncation guard.
+    private var guardedLines: [Substring] = []
+    private var sawConfigCommand = false
+
+    init(profile: CompiledProfile, scrubSecrets: Bool, deviceName: String) {
+        self.profile = profile
+        self.scrubSecrets = scrubSecrets
+        self.deviceName = deviceName
+    }
+
+    /// Splits text into lines, without the empty element after a final newline.
+    static func lines(_ output: String) -> [Substring] {
+        var lines = output.split(separator: "\n", omittingEmptySubsequences: false)
+        if lines.last?.isEmpty == true { lines.removeLast() }
+        return lines
+    }
+
+    /// The line that makes `output` a failed command, if any (the profile's error patterns, first lines).
+    func errorLine(in output: String) -> String? {
+        firstLine(of: output, matching: profile.errorPatterns, limit: profile.profile.errorScanLines)
+    }
+
+    /// Adds one command's output.
+    mutating func add(_ output: String, of command: CompiledProfile.CompiledCommand) {
+        var lines = Self.lines(output)
+        let volatile = profile.volatileLines + command.volatileLines
+        if !volatile.isEmpty {
+            lines.removeAll { line in
+                let string = String(line)
+                return volatile.contains { $0.matches(string) }
+            }
+        }
+        trimBlankLines(&lines)
+        if command.command.kind == .config {
+            sawConfigCommand = true
+            guardedLines.append(contentsOf: lines)
+        }
+        var strings = lines.map(String.init)
+        if scrubSecrets, !profile.secretRules.isEmpty {
+            strings = strings.map(scrub)
+        }
+        let prefix = profile.profile.commentPrefix
+        if let header = command.command.header {
+            text += prefix + header + "\n"
+        }
+        for line in strings {
+            switch command.command.kind {
+            case .config:
+                text += line
+            case .comment:
+                text += line.isEmpty ? prefix.trimmingSuffixWhitespace() : prefix + line
+            }
+            text += "\n"
+        }
+    }
+
+    /// Applies the truncation guard to the configuration commands' output.
+    func checkComplete() throws {
+        guard let rules = profile.truncationGuard, sawConfigCommand else { return }
+        func truncated(_ why: String) -> BackupError {
+            BackupError(
+                .truncatedConfig, "The configuration of \(deviceName) looks cut short: \(why).",
+                hint: "The session may have dropped mid-output; it is retried. If the device's configuration legitimately ends differently, adjust the \(profile.name) profile's truncation_guard.")
+        }
+        let meaningful = guardedLines.reduce(0) { count, line in
+            line.contains(where: { !$0.isWhitespace && $0 != "!" && $0 != "#" }) ? count + 1 : count
+        }
+        if meaningful < rules.minimumLines {
+            throw truncated("\(meaningful) meaningful line(s), at least \(rules.minimumLines) expected")
+        }
+        if let lastLine = rules.lastLine {
+            let last = guardedLines.last(where: { $0.contains(where: { !$0.isWhitespace }) }).map(String.init) ?? ""
+            if !lastLine.matches(last) {
+                throw truncated("the last line is '\(String(last.prefix(60)))', expected one matching \(lastLine.source)")
+            }
+        }
+        if let open = rules.blockOpen, let close = rules.blockClose {
+            var depth = 0
+            for line in guardedLines {
+                let string = String(line)
+                if open.matches(string) {
+                    depth += 1
+                } else if close.matches(string) {
+                    depth -= 1
+                }
+            }
+            if depth != 0 {
+                throw truncated("\(depth) block(s) left open")
+            }
+        }
+    }
+
+    private func scrub(_ line: String) -> String {
+        var result = line
+        for rule in profile.secretRules {
+            let matches = rule.pattern.regex.matches(in: result, range: NSRange(result.startIndex..., in: result))
+            guard !matches.isEmpty else { continue }
+            let mutable = NSMutableString(string: result)
+            let hasSecretGroup = rule.pattern.hasGroup(named: "secret")
+            // Replace from the end so earlier ranges stay valid.
+            for match in matches.reversed() {
+                var range = match.range
+                if hasSecretGroup {
+                    let group = match.range(withName: "secret")
+                    guard group.location != NSNotFound else { continue }
+                    range = group
+                }
+                mutable.replaceCharacters(in: range, with: rule.replacement)
+            }
+            result = String(mutable)
+        }
+        return result
+    }
+
+    private func trimBlankLines(_ lines: inout [Substring]) {
+        while let first = lines.first, first.allSatisfy(\.isWhitespace) { lines.removeFirst() }
+        while let last = lines.last, last.allSatisfy(\.isWhitespace) { lines.removeLast() }
+    }
+}
+
+extension String {
+    func trimmingSuffixWhitespace() -> String {
+        var result = Substring(self)
+        while let last = result.last, last.isWhitespace { result = result.dropLast() }
+        return String(result)
+    }
+}
+
+/// Cleans a whole exec-channel output the way shell lines are cleaned, decoding once at the end.
+func cleanedText(_ bytes: [UInt8]) -> String {
+    var result: [UInt8] = []
+    result.reserveCapacity(bytes.count)
+    var start = bytes.startIndex
+    while start < bytes.endIndex {
+        let end = bytes[start...].firstIndex(of: 0x0A) ?? bytes.endIndex
+        result.append(contentsOf: TerminalLine.clean(bytes[start..<end]))
+        result.append(0x0A)
+        start = end + 1
+    }
+    return String(decoding: result, as: UTF8.self)
+}

@@ -1,1 +1,0 @@
-// placeholder: the CLI engine and vendor profiles land here (issue 5)
