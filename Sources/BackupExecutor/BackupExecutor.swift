@@ -315,6 +315,36 @@ public final class BackupExecutor: Service, Sendable {
         return final
     }
 
+    /// Resumes a task that did not finish: one left `pending` or `running` by a stopped process, one
+    /// `cancelled`, or one failed as `INTERRUPTED`. Devices without a result and devices recorded
+    /// `CANCELLED` run again under the same task id; other results are kept. Returns the task as it was
+    /// before resuming (use ``waitForCompletion(of:cancelTaskOnCancellation:)`` or ``events(for:)``).
+    ///
+    /// - Throws: `TASK_NOT_FOUND`; `TASK_ALREADY_FINISHED` for a task that completed, or failed or ended
+    ///   partial for other reasons (submit a new task for its failed devices instead); `INVALID_REQUEST`
+    ///   when this executor is already running it; `SHUTTING_DOWN`.
+    @discardableResult
+    public func resume(taskID: String) async throws -> BackupTask {
+        try ensureAccepting()
+        if registry.withLock({ $0.active[taskID] != nil }) {
+            throw BackupError(.invalidRequest, "Task \(taskID) is already running.", hint: "Wait for it or cancel it.")
+        }
+        guard let task = try await storeCall({ try await self.store.task(id: taskID) }) else { throw BackupError.taskNotFound(taskID) }
+        let resumable = !task.status.isFinal || task.status == .cancelled || task.error?.code == .interrupted
+        guard resumable else {
+            throw BackupError(
+                .taskAlreadyFinished, "Task \(taskID) finished (\(task.status.rawValue)); there is nothing to resume.",
+                hint: "Submit a new task (e.g. with device_ids of the failed devices) to try them again.")
+        }
+        let rerun = Set(task.results.filter { $0.errorCode == .cancelled }.map(\.deviceID))
+        let finished = Set(task.results.map(\.deviceID))
+        let devices = task.devices.filter { rerun.contains($0.id) || !finished.contains($0.id) }
+        let active = register(task, knownDevices: nil, resumed: true, devices: devices)
+        logger.info("resuming task", metadata: ["task_id": "\(taskID)", "devices": "\(devices.count)"])
+        startContinuation.yield(active)
+        return task
+    }
+
     private func cancelInBackground(_ active: ActiveTask) {
         if case .notStarted = active.requestCancel() {
             // The runner has not started: the runner will see the flag when it starts, or run() is not
@@ -376,13 +406,19 @@ public final class BackupExecutor: Service, Sendable {
         }
     }
 
-    private func register(_ task: BackupTask, knownDevices: [DeviceID: Device]?, resumed: Bool) -> ActiveTask {
+    private func register(
+        _ task: BackupTask, knownDevices: [DeviceID: Device]?, resumed: Bool, devices: [DeviceRef]? = nil
+    ) -> ActiveTask {
         registry.withLock { registry in
             registry.nextSequence += 1
-            let remaining = task.remainingDevices
+            let remaining = devices ?? task.remainingDevices
+            let rerun = Set(remaining.map(\.id))
+            let kept = task.results.filter { !rerun.contains($0.deviceID) }
+            let progress = BackupProgress(
+                total: task.total, completed: kept.count, successCount: kept.filter(\.success).count,
+                failedCount: kept.filter { !$0.success }.count)
             let hub = TaskEventHub(
-                taskID: task.taskID, progress: Self.progress(of: task.summary), bufferLimit: configuration.eventBufferLimit,
-                wallClock: wallClock)
+                taskID: task.taskID, progress: progress, bufferLimit: configuration.eventBufferLimit, wallClock: wallClock)
             let active = ActiveTask(
                 taskID: task.taskID, sequence: registry.nextSequence, filter: task.filter, devices: remaining,
                 knownDevices: knownDevices, resumed: resumed, hub: hub)
@@ -415,6 +451,8 @@ public final class BackupExecutor: Service, Sendable {
                 let active = register(task, knownDevices: nil, resumed: task.status == .running)
                 logger.notice("resuming interrupted task", metadata: ["task_id": "\(task.taskID)", "remaining": "\(active.devices.count)"])
                 startContinuation.yield(active)
+            case .manual:
+                logger.notice("unfinished task left for manual resume", metadata: ["task_id": "\(task.taskID)", "status": "\(task.status.rawValue)"])
             case .markFailed:
                 let message = "Interrupted: the process running this task stopped after \(task.completed) of \(task.total) devices; the rest were not backed up."
                 do {

@@ -7,6 +7,9 @@ public enum RecoveryPolicy: Sendable, Hashable {
     case resume
     /// End such tasks `failed` with error `INTERRUPTED`; their finished results are kept.
     case markFailed
+    /// Leave them as they are; resume them one by one with ``BackupExecutor/resume(taskID:)`` (what a
+    /// command-line tool that runs one task at a time wants).
+    case manual
 }
 
 /// Settings of a ``BackupExecutor``; every field has a sensible default.
