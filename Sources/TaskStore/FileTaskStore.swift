@@ -30,7 +30,8 @@ import Darwin
 ///   line: it never rewrites the task. The journal starts with a snapshot of the state; when the appended part
 ///   grows past ``Options/compactionThreshold`` (and is larger than the snapshot), and after a ``prune(_:now:)``
 ///   that removed tasks, the store rewrites the journal as a fresh snapshot (write a temporary file, fsync,
-///   rename over the journal, fsync the directory), so the journal stays proportional to what is kept.
+///   rename over the journal, fsync the directory), so the journal stays proportional to what is kept. It is
+///   readable by its owner only (mode 0600).
 /// - `LOCK` — held with `flock` while the store is open; it names the holder's pid.
 /// - `journal.jsonl.damaged-…` — a copy of a journal that had damaged records, kept before it was repaired.
 ///
@@ -472,6 +473,9 @@ public final class FileTaskStore: TaskStore {
     /// Writes one batch (or a compaction), releases the callers it made durable, hands the leadership on.
     /// The caller's own record is in the batch: it is durable when this returns without throwing.
     private func lead() async throws(BackupError) {
+        // Let the callers that the previous batch released append their next records first, so that they share
+        // this batch instead of waiting for the one after it (a scheduling hop, not a delay).
+        await Task.yield()
         let work: Work? = state.withLock { state in
             let batch = state.commit.takeBatch()
             let due = state.compactionRequested
@@ -795,6 +799,7 @@ struct Opened: Sendable {
             path = "\(journalPath).damaged-\(stamp)-\(n)"
         }
         try FileIO.writeAtomically(path, bytes, durable: true)
+        chmod(path, 0o600)
         return path
     }
 }
@@ -811,7 +816,8 @@ func openForAppending(_ path: String) throws(FileIOError) -> Int32 {
     return fd
 }
 
-/// Creates (or truncates) a file for writing; -1 on failure, with `errno` set. Blocking.
+/// Creates (or truncates) a file for writing, readable by its owner only (task history names devices and carries
+/// error messages); -1 on failure, with `errno` set. Blocking.
 func createForWriting(_ path: String) -> Int32 {
-    open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
 }

@@ -1,7 +1,5 @@
 import BackupModels
-import Dispatch
 import Foundation
-import Synchronization
 
 /// A task the store cannot serve because records of it were damaged: reading or changing it throws, its
 /// idempotency key stays taken. Kept across compactions as `damaged` records.
@@ -57,29 +55,41 @@ enum JournalReplay {
                 number += 1
             }
         }
-        let chunkSize = 2048
-        let chunkCount = (lines.count + chunkSize - 1) / chunkSize
-        let decoded = Mutex<[[(JournalRecord?, String?)]]>(Array(repeating: [], count: chunkCount))
-        let frozenLines = lines
-        DispatchQueue.concurrentPerform(iterations: chunkCount) { chunk in
-            let decoder = JournalFormat.makeDecoder()
-            let range = (chunk * chunkSize)..<min(frozenLines.count, (chunk + 1) * chunkSize)
-            var out: [(JournalRecord?, String?)] = []
-            out.reserveCapacity(range.count)
-            for i in range { out.append(decodeLine(frozenLines[i], in: bytes, decoder: decoder)) }
-            decoded.withLock { $0[chunk] = out }
+        // Chunks of about equal bytes (a snapshot has few, long lines; a journal many short ones).
+        let chunkCount = max(1, min(lines.count, 4 * ProcessInfo.processInfo.activeProcessorCount))
+        let target = max(1, bytes.count / chunkCount)
+        var bounds: [Range<Int>] = []
+        var lower = 0
+        var size = 0
+        for (i, line) in lines.enumerated() {
+            size += line.length
+            if size >= target || i == lines.count - 1 {
+                bounds.append(lower..<(i + 1))
+                lower = i + 1
+                size = 0
+            }
         }
-        decoded.withLock { chunks in
-            var i = 0
-            for chunk in chunks {
-                for (record, reason) in chunk {
-                    lines[i].record = record
-                    lines[i].reason = reason
-                    i += 1
-                }
+        let frozenLines = lines
+        let frozenBounds = bounds
+        let decoded = parallelMap(frozenBounds.count) { chunk -> [DecodedLine] in
+            let decoder = JournalFormat.makeDecoder()
+            return frozenBounds[chunk].map { DecodedLine(decodeLine(frozenLines[$0], in: bytes, decoder: decoder)) }
+        }
+        var i = 0
+        for chunk in decoded {
+            for line in chunk {
+                lines[i].record = line.record
+                lines[i].reason = line.reason
+                i += 1
             }
         }
         return lines
+    }
+
+    private struct DecodedLine: Sendable {
+        var record: JournalRecord?
+        var reason: String?
+        init(_ pair: (JournalRecord?, String?)) { (record, reason) = pair }
     }
 
     private static func decodeLine(_ line: Line, in bytes: [UInt8], decoder: JSONDecoder) -> (JournalRecord?, String?) {

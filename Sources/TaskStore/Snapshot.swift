@@ -14,35 +14,51 @@ enum Snapshot {
     static func encode(
         index: TaskIndex, quarantine: [String: QuarantinedTask], snapshotLSN: UInt64, now: Date
     ) throws -> [UInt8] {
-        let encoder = JournalFormat.makeEncoder()
-        var out: [UInt8] = []
-        func line(_ value: some Encodable) throws {
-            JournalFormat.appendLine(json: try encoder.encode(value), to: &out)
-        }
-        try line(RecordPayload.Header(snapshotLSN: snapshotLSN, createdAt: now))
+        // The records, in order; encoded in parallel (JSON encoding is most of a compaction's cost).
+        var records: [any Encodable & Sendable] = [RecordPayload.Header(snapshotLSN: snapshotLSN, createdAt: now)]
         let states = index.tasks.values.sorted { $0.sequence < $1.sequence }
         for state in states {
-            try line(RecordPayload.Task(op: .task, summary: state.summary, devices: state.devices, results: nil))
+            records.append(RecordPayload.Task(op: .task, summary: state.summary, devices: state.devices, results: nil))
         }
         var run: [DeviceBackupResult] = []
         var runTask: String?
-        func flush() throws {
-            if let runTask, !run.isEmpty { try line(RecordPayload.Results(taskID: runTask, results: run)) }
+        func flush() {
+            if let runTask, !run.isEmpty { records.append(RecordPayload.Results(taskID: runTask, results: run)) }
             run.removeAll(keepingCapacity: true)
         }
         for (taskID, result) in historyPreservingOrder(index) {
             if taskID != runTask || run.count == resultsPerRecord {
-                try flush()
+                flush()
                 runTask = taskID
             }
             run.append(result)
         }
-        try flush()
+        flush()
         for (taskID, entry) in quarantine.sorted(by: { $0.key < $1.key }) {
-            try line(RecordPayload.Damaged(taskID: taskID, idempotencyKey: entry.idempotencyKey, damage: entry.damage))
+            records.append(RecordPayload.Damaged(taskID: taskID, idempotencyKey: entry.idempotencyKey, damage: entry.damage))
         }
-        try line(RecordPayload.SnapshotEnd(tasks: states.count))
+        records.append(RecordPayload.SnapshotEnd(tasks: states.count))
+
+        let frozen = records
+        let chunks = max(1, min(frozen.count, 4 * ProcessInfo.processInfo.activeProcessorCount))
+        let encoded = parallelMap(chunks) { chunk -> Result<[UInt8], EncodingFailure> in
+            let encoder = JournalFormat.makeEncoder()
+            var out: [UInt8] = []
+            do {
+                let range = (chunk * frozen.count / chunks)..<((chunk + 1) * frozen.count / chunks)
+                for record in frozen[range] { JournalFormat.appendLine(json: try encoder.encode(record), to: &out) }
+                return .success(out)
+            } catch {
+                return .failure(EncodingFailure(description: "\(error)"))
+            }
+        }
+        var out: [UInt8] = []
+        for part in encoded { out += try part.get() }
         return out
+    }
+
+    struct EncodingFailure: Error, CustomStringConvertible {
+        var description: String
     }
 
     /// Every result of every task, in an order that keeps each task's results in their order *and* each

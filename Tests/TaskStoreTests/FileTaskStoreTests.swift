@@ -422,6 +422,9 @@ struct FileTaskStoreTests {
             let text = String(decoding: data, as: UTF8.self)
             #expect(!text.contains(secret), "\(name) contains the secret")
         }
+        // Task history names devices and carries error messages: only its owner may read it.
+        let mode = try FileManager.default.attributesOfItem(atPath: directory.journal)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
         // The messages did reach the store — redacted.
         #expect(String(decoding: files["journal.jsonl"]!, as: UTF8.self).contains("password: <redacted>"))
     }
