@@ -1,6 +1,7 @@
 // File task store benchmark: durable device results through FileTaskStore's group commit.
 //
 //   swift run -c release store-benchmark [--results N] [--writers W] [--per-call K] [--unsynced] [--directory D]
+//   swift run -c release store-benchmark --directory D --reopen-only
 //
 // Workload: one task with N devices; W concurrent writers each record their share of the N results, K results
 // per `record` call (1 by default: one call per device, as the executor does), every call durable
@@ -20,17 +21,20 @@ struct Options {
     var perCall = 1
     var synced = true
     var directory: String?
+    /// Only reopen the store in `directory` (left by an earlier run with --directory), e.g. to profile replay.
+    var reopenOnly = false
 
     init(arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
         func usage() -> Never {
             FileHandle.standardError.write(Data(
-                "usage: store-benchmark [--results N] [--writers W] [--per-call K] [--unsynced] [--directory D]\n".utf8))
+                "usage: store-benchmark [--results N] [--writers W] [--per-call K] [--unsynced] [--directory D [--reopen-only]]\n".utf8))
             exit(2)
         }
         while let flag = iterator.next() {
             switch flag {
             case "--unsynced": synced = false
+            case "--reopen-only": reopenOnly = true
             case "--directory":
                 guard let value = iterator.next() else { usage() }
                 directory = value
@@ -89,6 +93,15 @@ func result(_ device: Int, base: Date) -> DeviceBackupResult {
 }
 
 let options = Options(arguments: CommandLine.arguments)
+if options.reopenOnly, let directory = options.directory {
+    let begin = ContinuousClock.now
+    let cpu = cpuSeconds()
+    let store = try await FileTaskStore.open(directory: directory)
+    print(String(format: "reopen: %.2f s wall, %.2f s CPU, %d records, peak RSS %.0f MB", seconds(ContinuousClock.now - begin),
+        cpuSeconds() - cpu, store.recoveryReport.recordsReplayed, peakRSSMegabytes()))
+    try await store.close()
+    exit(0)
+}
 let directory = options.directory
     ?? FileManager.default.temporaryDirectory.path + "/store-benchmark-\(getpid())"
 try? FileManager.default.removeItem(atPath: directory)
@@ -134,12 +147,14 @@ try await withThrowingTaskGroup(of: Void.self) { group in
 }
 let recordWall = seconds(ContinuousClock.now - start)
 let recordCPU = cpuSeconds() - cpuBefore
+let statistics = store.statistics
 try await store.finish(taskID: "benchmark", status: .partial, message: "done", error: nil, at: base.addingTimeInterval(100))
 try await store.close()
 let (journalSize, journalAllocated) = fileSize(journal)
 let resultBytes = journalSize - afterCreate
-print(String(format: "record:  %.0f results/s, wall %.2f s, CPU %.2f s (%.1f µs/result)",
-    Double(options.results) / recordWall, recordWall, recordCPU, recordCPU / Double(options.results) * 1e6))
+print(String(format: "record:  %.0f results/s, wall %.2f s, CPU %.2f s (%.1f µs/result), %d batches (%.1f records per %@)",
+    Double(options.results) / recordWall, recordWall, recordCPU, recordCPU / Double(options.results) * 1e6,
+    statistics.batches, statistics.recordsPerBatch, options.synced ? "fdatasync" : "write"))
 print(String(format: "disk:    journal %.1f MB (%.1f MB allocated), %.0f bytes/result appended",
     Double(journalSize) / 1e6, Double(journalAllocated) / 1e6, Double(resultBytes) / Double(options.results)))
 

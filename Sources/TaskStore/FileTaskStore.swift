@@ -147,6 +147,8 @@ public final class FileTaskStore: TaskStore {
         var closing = false
         var closed = false
         var compactions = 0
+        var batches = 0
+        var recordsWritten = 0
         var preservedCopy: String?
 
         var usable: BackupError? {
@@ -359,6 +361,28 @@ public final class FileTaskStore: TaskStore {
         try await complete(step)
     }
 
+    /// Counters of the journal since the store was opened.
+    public struct Statistics: Sendable, Hashable {
+        /// Group-commit batches written (each one write and, when synced, one `fdatasync`).
+        public var batches: Int
+        /// Change records written in those batches.
+        public var records: Int
+        /// Compactions (snapshots written over the journal).
+        public var compactions: Int
+        /// The journal's current size in bytes.
+        public var journalBytes: Int
+
+        /// Records per batch: how many changes shared one sync.
+        public var recordsPerBatch: Double { batches == 0 ? 0 : Double(records) / Double(batches) }
+    }
+
+    /// Counters of the journal since the store was opened.
+    public var statistics: Statistics {
+        state.withLock {
+            Statistics(batches: $0.batches, records: $0.recordsWritten, compactions: $0.compactions, journalBytes: $0.journalBytes)
+        }
+    }
+
     /// Tasks currently quarantined because records of theirs were damaged.
     public var quarantinedTasks: [String: DamagedRecord] {
         state.withLock { $0.quarantine.mapValues(\.damage) }
@@ -494,7 +518,11 @@ public final class FileTaskStore: TaskStore {
         case .append(let batch, let fd):
             do {
                 let written = try await writeBatch(batch, fd: fd)
-                finishBatch(through: batch.last) { $0.journalBytes += written }
+                finishBatch(through: batch.last) { state in
+                    state.journalBytes += written
+                    state.batches += 1
+                    state.recordsWritten += batch.records.count
+                }
             } catch {
                 failure = error
             }
@@ -521,7 +549,11 @@ public final class FileTaskStore: TaskStore {
                 if let batch {
                     do {
                         let written = try await writeBatch(batch, fd: fd)
-                        finishBatch(through: batch.last) { $0.journalBytes += written }
+                        finishBatch(through: batch.last) { state in
+                            state.journalBytes += written
+                            state.batches += 1
+                            state.recordsWritten += batch.records.count
+                        }
                     } catch {
                         failure = error
                     }

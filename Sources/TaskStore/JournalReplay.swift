@@ -72,8 +72,7 @@ enum JournalReplay {
         let frozenLines = lines
         let frozenBounds = bounds
         let decoded = parallelMap(frozenBounds.count) { chunk -> [DecodedLine] in
-            let decoder = JournalFormat.makeDecoder()
-            return frozenBounds[chunk].map { DecodedLine(decodeLine(frozenLines[$0], in: bytes, decoder: decoder)) }
+            decodeLines(frozenLines[frozenBounds[chunk]], in: bytes)
         }
         var i = 0
         for chunk in decoded {
@@ -89,14 +88,63 @@ enum JournalReplay {
     private struct DecodedLine: Sendable {
         var record: JournalRecord?
         var reason: String?
-        init(_ pair: (JournalRecord?, String?)) { (record, reason) = pair }
     }
 
-    private static func decodeLine(_ line: Line, in bytes: [UInt8], decoder: JSONDecoder) -> (JournalRecord?, String?) {
-        guard line.terminated else { return (nil, "incomplete record: the file ends in the middle of it") }
+    /// Checks each line's framing and checksum, then decodes the good ones — many per `JSONDecoder` call, as one
+    /// JSON array (a call has a fixed cost about that of decoding one device result); a group that does not
+    /// decode as a whole is decoded line by line to find the culprit.
+    private static func decodeLines(_ lines: ArraySlice<Line>, in bytes: [UInt8]) -> [DecodedLine] {
+        var out = lines.map { line -> DecodedLine in
+            switch verify(line, in: bytes) {
+            case .success: DecodedLine(record: nil, reason: nil)
+            case .failure(let reason): DecodedLine(record: nil, reason: reason.text)
+            }
+        }
+        let decoder = JournalFormat.makeDecoder()
+        let verified = out.indices.filter { out[$0].reason == nil }
+        let groupSize = 256
+        for groupStart in stride(from: 0, to: verified.count, by: groupSize) {
+            let group = verified[groupStart..<min(verified.count, groupStart + groupSize)]
+            var array = Data([UInt8(ascii: "[")])
+            for (n, i) in group.enumerated() {
+                if n > 0 { array.append(UInt8(ascii: ",")) }
+                array.append(contentsOf: bytes[json(of: lines[lines.startIndex + i])])
+            }
+            array.append(UInt8(ascii: "]"))
+            if let records = try? decoder.decode([JournalRecord].self, from: array), records.count == group.count {
+                for (record, i) in zip(records, group) { out[i] = check(record) }
+                continue
+            }
+            for i in group {
+                do {
+                    out[i] = check(try decoder.decode(JournalRecord.self, from: Data(bytes[json(of: lines[lines.startIndex + i])])))
+                } catch {
+                    out[i] = DecodedLine(record: nil, reason: "unreadable record: \(shortDescription(of: error))")
+                }
+            }
+        }
+        return out
+    }
+
+    private static func check(_ record: JournalRecord) -> DecodedLine {
+        record.isWellFormed
+            ? DecodedLine(record: record, reason: nil)
+            : DecodedLine(record: nil, reason: "a \(record.op.rawValue) record without its required fields")
+    }
+
+    /// The JSON of a verified line.
+    private static func json(of line: Line) -> Range<Int> { (line.offset + 9)..<(line.offset + line.length - 1) }
+
+    private struct Reason: Error {
+        var text: String
+    }
+
+    /// Checks a line's framing and checksum.
+    private static func verify(_ line: Line, in bytes: [UInt8]) -> Swift.Result<Void, Reason> {
+        guard line.terminated else { return .failure(Reason(text: "incomplete record: the file ends in the middle of it")) }
         let contentLength = line.length - 1
-        guard contentLength >= 11 else { return (nil, "not a journal record (too short)") }
-        return bytes.withUnsafeBytes { raw -> (JournalRecord?, String?) in
+        guard contentLength >= 11 else { return .failure(Reason(text: "not a journal record (too short)")) }
+        return bytes.withUnsafeBytes { raw -> Swift.Result<Void, Reason> in
             let content = UnsafeRawBufferPointer(rebasing: raw[line.offset..<(line.offset + contentLength)])
             var stored: UInt32 = 0
             for i in 0..<8 {
@@ -105,24 +153,16 @@ enum JournalReplay {
                 switch c {
                 case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(c - UInt8(ascii: "0"))
                 case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(c - UInt8(ascii: "a") + 10)
-                default: return (nil, "not a journal record (no checksum)")
+                default: return .failure(Reason(text: "not a journal record (no checksum)"))
                 }
                 stored = stored << 4 | digit
             }
-            guard content[8] == UInt8(ascii: " ") else { return (nil, "not a journal record (no checksum)") }
-            let json = UnsafeRawBufferPointer(rebasing: content[9...])
-            let computed = CRC32.checksum(json)
+            guard content[8] == UInt8(ascii: " ") else { return .failure(Reason(text: "not a journal record (no checksum)")) }
+            let computed = CRC32.checksum(UnsafeRawBufferPointer(rebasing: content[9...]))
             guard computed == stored else {
-                return (nil, "checksum mismatch (stored \(hex(stored)), computed \(hex(computed)))")
+                return .failure(Reason(text: "checksum mismatch (stored \(hex(stored)), computed \(hex(computed)))"))
             }
-            let record: JournalRecord
-            do {
-                record = try decoder.decode(JournalRecord.self, from: Data(json))
-            } catch {
-                return (nil, "unreadable record: \(shortDescription(of: error))")
-            }
-            guard record.isWellFormed else { return (nil, "a \(record.op.rawValue) record without its required fields") }
-            return (record, nil)
+            return .success(())
         }
     }
 
@@ -226,7 +266,7 @@ enum JournalReplay {
             if let summary = state.index.tasks[taskID]?.summary { entry.idempotencyKey = summary.idempotencyKey }
             state.quarantined[taskID] = entry
         }
-        state.index.remove(Array(state.quarantined.keys))
+        if !state.quarantined.isEmpty { state.index.remove(Array(state.quarantined.keys)) }
         result.index = state.index
         result.quarantine = state.quarantined
         result.lastLSN = state.lastLSN
@@ -310,7 +350,8 @@ enum JournalReplay {
                     summary.failedCount = 0
                 }
                 let task = BackupTask(summary: summary, devices: record.devices!, results: record.results ?? [])
-                if index.existing(for: task) != nil || quarantined[task.taskID] != nil {
+                // (A task quarantined by damage is still rebuilt: it leaves the index at the end, its key reserved.)
+                if index.existing(for: task) != nil {
                     inconsistent(line, bytes: bytes, "creates task \(task.taskID) a second time", taskID: nil)
                     return
                 }

@@ -266,6 +266,38 @@ struct FileTaskStoreTests {
         }
     }
 
+    @Test("records with a valid checksum but unusable content are damaged too; the lines around them still decode")
+    func checksummedNonsense() async throws {
+        let directory = try TemporaryDirectory("nonsense")
+        defer { directory.remove() }
+        try await withFileStore(directory) { store async throws in
+            _ = try await store.create(makeTask("a"))
+            _ = try await store.create(makeTask("b"))
+        }
+        var lines = try directory.journalLines()
+        func framed(_ json: String) -> String {
+            var out: [UInt8] = []
+            JournalFormat.appendLine(json: Array(json.utf8), to: &out)
+            return String(decoding: out.dropLast(), as: UTF8.self)
+        }
+        // Between the snapshot and the first change (so not within the last write): an unknown op, then a
+        // results record without its results.
+        let first = try #require(lines.firstIndex { $0.contains("\"op\":\"snapshot_end\"") }) + 1
+        lines.insert(framed(#"{"b":2,"lsn":2,"op":"explode"}"#), at: first)
+        lines.insert(framed(#"{"b":2,"lsn":2,"op":"results","task_id":"a"}"#), at: first + 1)
+        try directory.writeJournal(Array((lines.joined(separator: "\n") + "\n").utf8))
+
+        try await withFileStore(directory) { store async throws in
+            let damaged = store.recoveryReport.damagedRecords
+            #expect(damaged.map(\.kind) == [.corrupt, .corrupt])
+            #expect(damaged.map(\.line) == [first + 1, first + 2])
+            #expect(damaged.first?.reason.contains("unreadable record") == true)
+            #expect(damaged.last?.reason == "a results record without its required fields")
+            #expect(Set(store.recoveryReport.quarantinedTasks.keys) == ["a"])
+            #expect(try await store.task(id: "b") != nil)
+        }
+    }
+
     @Test("a file that is not a task journal is never modified")
     func foreignFile() async throws {
         let directory = try TemporaryDirectory("foreign")
