@@ -1,6 +1,7 @@
 // File task store benchmark: durable device results through FileTaskStore's group commit.
 //
-//   swift run -c release store-benchmark [--results N] [--writers W] [--per-call K] [--unsynced] [--directory D]
+//   swift run -c release store-benchmark [--results N] [--writers W] [--per-call K] [--unsynced]
+//                                        [--compaction-threshold BYTES] [--directory D]
 //   swift run -c release store-benchmark --directory D --reopen-only
 //
 // Workload: one task with N devices; W concurrent writers each record their share of the N results, K results
@@ -23,12 +24,13 @@ struct Options {
     var directory: String?
     /// Only reopen the store in `directory` (left by an earlier run with --directory), e.g. to profile replay.
     var reopenOnly = false
+    var compactionThreshold = FileTaskStore.Options().compactionThreshold
 
     init(arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
         func usage() -> Never {
             FileHandle.standardError.write(Data(
-                "usage: store-benchmark [--results N] [--writers W] [--per-call K] [--unsynced] [--directory D [--reopen-only]]\n".utf8))
+                "usage: store-benchmark [--results N] [--writers W] [--per-call K] [--unsynced] [--compaction-threshold BYTES] [--directory D [--reopen-only]]\n".utf8))
             exit(2)
         }
         while let flag = iterator.next() {
@@ -38,11 +40,12 @@ struct Options {
             case "--directory":
                 guard let value = iterator.next() else { usage() }
                 directory = value
-            case "--results", "--writers", "--per-call":
+            case "--results", "--writers", "--per-call", "--compaction-threshold":
                 guard let value = iterator.next().flatMap(Int.init), value > 0 else { usage() }
                 switch flag {
                 case "--results": results = value
                 case "--writers": writers = value
+                case "--compaction-threshold": compactionThreshold = value
                 default: perCall = value
                 }
             default: usage()
@@ -97,8 +100,12 @@ if options.reopenOnly, let directory = options.directory {
     let begin = ContinuousClock.now
     let cpu = cpuSeconds()
     let store = try await FileTaskStore.open(directory: directory)
-    print(String(format: "reopen: %.2f s wall, %.2f s CPU, %d records, peak RSS %.0f MB", seconds(ContinuousClock.now - begin),
-        cpuSeconds() - cpu, store.recoveryReport.recordsReplayed, peakRSSMegabytes()))
+    let report = store.recoveryReport
+    let results = try await store.summary(id: "benchmark")?.completed ?? 0
+    print(String(format: "reopen: %.2f s wall, %.2f s CPU, %d records, %d results, %@, peak RSS %.0f MB",
+        seconds(ContinuousClock.now - begin), cpuSeconds() - cpu, report.recordsReplayed, results,
+        report.isClean ? "clean" : report.damagedRecords.map { "\($0.kind.rawValue) at line \($0.line)" }.joined(separator: ", "),
+        peakRSSMegabytes()))
     try await store.close()
     exit(0)
 }
@@ -106,7 +113,8 @@ let directory = options.directory
     ?? FileManager.default.temporaryDirectory.path + "/store-benchmark-\(getpid())"
 try? FileManager.default.removeItem(atPath: directory)
 let journal = directory + "/journal.jsonl"
-let storeOptions = FileTaskStore.Options(durability: options.synced ? .synced : .unsynced)
+let storeOptions = FileTaskStore.Options(
+    durability: options.synced ? .synced : .unsynced, compactionThreshold: options.compactionThreshold)
 print("workload: \(options.results) device results into one task, \(options.writers) concurrent writers, "
     + "\(options.perCall) result(s) per record call, durability \(options.synced ? "synced (fdatasync, group commit)" : "unsynced")")
 print("directory: \(directory)")
