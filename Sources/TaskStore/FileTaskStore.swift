@@ -97,9 +97,11 @@ public final class FileTaskStore: TaskStore {
             case refuse
         }
 
+        /// When a change counts as stored; `.synced` by default.
         public var durability: Durability
         /// Compact when the journal is at least this many bytes and its appended part is larger than its snapshot.
         public var compactionThreshold: Int
+        /// What opening does about corrupt records among good ones; `.quarantine` by default.
         public var corruptRecordPolicy: CorruptRecordPolicy
 
         /// - Parameters:

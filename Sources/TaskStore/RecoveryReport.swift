@@ -13,6 +13,7 @@ public struct DamagedRecord: Sendable, Hashable, Codable, CustomStringConvertibl
         case inconsistent
     }
 
+    /// What is wrong with the record.
     public var kind: Kind
     /// The journal file's path.
     public var file: String
@@ -27,6 +28,7 @@ public struct DamagedRecord: Sendable, Hashable, Codable, CustomStringConvertibl
     /// The task the record belonged to, when it could still be read.
     public var taskID: String?
 
+    /// Describes a damaged record.
     public init(kind: Kind, file: String, line: Int, byteOffset: Int, length: Int, reason: String, taskID: String?) {
         self.kind = kind
         self.file = file
@@ -71,6 +73,7 @@ public struct RecoveryReport: Sendable, Hashable {
     /// How long reading and replaying the journal took.
     public var replayDuration: Duration
 
+    /// A report; the store makes these when it opens.
     public init(
         journal: String, recordsReplayed: Int = 0, damagedRecords: [DamagedRecord] = [], truncatedBytes: Int = 0,
         quarantinedTasks: [String: DamagedRecord] = [:], preservedCopy: String? = nil, replayDuration: Duration = .zero
