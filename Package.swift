@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "DeviceTransportLibSSH2", targets: ["DeviceTransportLibSSH2"]),
         .library(name: "VendorProfiles", targets: ["VendorProfiles"]),
         .executable(name: "executor-benchmark", targets: ["ExecutorBenchmark"]),
+        .executable(name: "store-benchmark", targets: ["StoreBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -133,6 +134,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/ExecutorBenchmark",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "StoreBenchmark",
+            dependencies: ["BackupModels", "TaskStore"],
+            path: "Benchmarks/StoreBenchmark",
             swiftSettings: strictSettings
         ),
         .testTarget(

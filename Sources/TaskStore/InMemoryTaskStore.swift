@@ -104,15 +104,17 @@ package struct TaskIndex: Sendable {
         return TaskPage(items: items, total: matching.count, page: query.page, pageSize: query.pageSize)
     }
 
+    /// The device's results, newest `finishedAt` first (ties: the later recorded first), at most `limit`.
+    /// The limit applies after sorting: a result recorded late but finished early is not mistaken for a new one.
     package func history(deviceID: DeviceID, limit: Int) -> [DeviceHistoryEntry] {
         guard limit > 0, let ids = historyIndex[deviceID] else { return [] }
-        var entries: [DeviceHistoryEntry] = []
-        for taskID in ids.reversed() {
+        var entries: [(position: Int, entry: DeviceHistoryEntry)] = []
+        for (position, taskID) in ids.enumerated() {
             guard let state = tasks[taskID], let index = state.resultIndex[deviceID] else { continue }
-            entries.append(DeviceHistoryEntry(taskID: taskID, result: state.results[index]))
-            if entries.count == limit { break }
+            entries.append((position, DeviceHistoryEntry(taskID: taskID, result: state.results[index])))
         }
-        return entries.sorted { $0.result.finishedAt > $1.result.finishedAt }
+        entries.sort { ($0.entry.result.finishedAt, $0.position) > ($1.entry.result.finishedAt, $1.position) }
+        return entries.prefix(limit).map(\.entry)
     }
 
     package var unfinished: [BackupTask] {
