@@ -176,7 +176,7 @@ let package = Package(
         .testTarget(
             name: "BackupExecutorTests",
             dependencies: [
-                "BackupExecutor", "BackupTestKit", "BackupModels", "TaskStore", "ConfigArchive", "DeviceTransport",
+                "BackupExecutor", "BackupTestKit", "BackupModels", "TaskStore", "ConfigArchive", "DeviceTransport", "BackupSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),

@@ -16,6 +16,10 @@ package struct TaskState: Sendable {
         summary = task.summary
         devices = task.devices
         self.sequence = sequence
+        // Counters always follow the results.
+        summary.completed = 0
+        summary.successCount = 0
+        summary.failedCount = 0
         for result in task.results { apply(result) }
     }
 
@@ -45,7 +49,20 @@ package struct TaskState: Sendable {
             summary.resumeCount += 1
             summary.completedAt = nil
             summary.error = nil
+            dropCancelledResults()
         }
+    }
+
+    /// Resuming runs `CANCELLED` devices again: their results are removed (and counted out) so that each
+    /// device still ends with exactly one final result.
+    private mutating func dropCancelledResults() {
+        let cancelled = results.filter { $0.errorCode == .cancelled }.count
+        guard cancelled > 0 else { return }
+        results.removeAll { $0.errorCode == .cancelled }
+        summary.completed -= cancelled
+        summary.failedCount -= cancelled
+        resultIndex.removeAll(keepingCapacity: true)
+        for (index, result) in results.enumerated() { resultIndex[result.deviceID] = index }
     }
 
     package mutating func finish(status: BackupTaskStatus, message: String, error: BackupError?, at date: Date) {
@@ -109,7 +126,9 @@ package struct TaskIndex: Sendable {
     package func history(deviceID: DeviceID, limit: Int) -> [DeviceHistoryEntry] {
         guard limit > 0, let ids = historyIndex[deviceID] else { return [] }
         var entries: [(position: Int, entry: DeviceHistoryEntry)] = []
-        for (position, taskID) in ids.enumerated() {
+        var seen: Set<String> = []
+        // A task appears twice when a resumed task ran a cancelled device again: keep its latest position.
+        for (position, taskID) in ids.enumerated().reversed() where seen.insert(taskID).inserted {
             guard let state = tasks[taskID], let index = state.resultIndex[deviceID] else { continue }
             entries.append((position, DeviceHistoryEntry(taskID: taskID, result: state.results[index])))
         }

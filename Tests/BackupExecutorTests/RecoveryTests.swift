@@ -94,3 +94,55 @@ extension BackupExecutor {
         }
     }
 }
+
+@Suite("Resuming cancelled tasks", .timeLimit(.minutes(2)))
+struct ResumeTests {
+    @Test("a cancelled task resumes: only CANCELLED devices run again, each device ends with one result", arguments: ["memory", "file"])
+    func resumeCancelled(storeKind: String) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("resume-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store: any TaskStore = storeKind == "memory" ? InMemoryTaskStore() : try await FileTaskStore.open(directory: directory)
+        let first = MockTransport(defaultBehavior: .hang)
+        for id in 1...10 { first.setBehavior(.config("c\(id)"), for: DeviceID(id)) }
+        var fixture = Fixture(devices: 20, transport: first)
+        fixture.store = store
+        let cancelled = try await fixture.makeExecutor().withRunning { executor in
+            let task = try await executor.submit(try filter(maxConcurrent: 2))
+            try await eventually("10 done, 2 hanging") {
+                try await store.summary(id: task.taskID)?.completed == 10 && first.stats.openSessions == 2
+            }
+            return try await executor.cancel(taskID: task.taskID)
+        }
+        #expect(cancelled.status == .cancelled)
+        #expect(cancelled.results.filter { $0.errorCode == .cancelled }.count == 10)
+
+        let second = MockTransport(defaultBehavior: .config("after"))
+        fixture.transport = second
+        let resumed = try await fixture.makeExecutor().withRunning { executor in
+            _ = try await executor.resume(taskID: cancelled.taskID)
+            return try await executor.waitForCompletion(of: cancelled.taskID)
+        }
+        #expect(resumed.status == .completed)
+        #expect(resumed.results.count == 20)
+        #expect(Set(resumed.results.map(\.deviceID)).count == 20)
+        #expect(resumed.successCount == 20 && resumed.failedCount == 0)
+        #expect(resumed.resumeCount == 1)
+        #expect(second.stats.connects == 10)
+        #expect(second.stats.attemptsByDevice[1] == nil)
+        let history = try await store.history(deviceID: 15, limit: 10)
+        #expect(history.count == 1)
+        #expect(history.first?.result.success == true)
+
+        let again = await #expect(throws: BackupError.self) {
+            try await fixture.makeExecutor().resume(taskID: cancelled.taskID)
+        }
+        #expect(again?.code == .taskAlreadyFinished)
+        if let file = store as? FileTaskStore {
+            try await file.close()
+            let reopened = try await FileTaskStore.open(directory: directory)
+            let task = try #require(try await reopened.task(id: cancelled.taskID))
+            #expect(task.results.count == 20 && task.successCount == 20 && task.status == .completed)
+            try await reopened.close()
+        }
+    }
+}
