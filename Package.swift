@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "DeviceTransportLibSSH2", targets: ["DeviceTransportLibSSH2"]),
         .library(name: "VendorProfiles", targets: ["VendorProfiles"]),
         .executable(name: "executor-benchmark", targets: ["ExecutorBenchmark"]),
+        .executable(name: "TransportBenchmark", targets: ["TransportBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -130,6 +131,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/ExecutorBenchmark",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "TransportBenchmark",
+            dependencies: [
+                "DeviceTransportLibSSH2", "DeviceTransport", "BackupModels",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/TransportBenchmark",
             swiftSettings: strictSettings
         ),
         .testTarget(

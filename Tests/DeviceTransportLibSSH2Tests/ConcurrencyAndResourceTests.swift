@@ -11,7 +11,9 @@ extension LibSSH2Tests {
         @Test func twoHundredConcurrentSessionsUseAtMostEightExtraThreads() async throws {
             try await SSHServerFixture.with { server in
                 let knownHosts = try server.writeKnownHosts(name: "known_hosts", matching: true)
-                let target = server.target(policy: .strict(knownHostsFile: knownHosts))
+                // Generous limits: 200 simultaneous connects overflow sshd's listen backlog (128), and the
+                // kernel then completes some handshakes only on retransmission.
+                let target = server.target(policy: .strict(knownHostsFile: knownHosts), timeouts: loadTimeouts)
                 let credentials = server.keyCredentials
                 let baseline = ProcessProbes.threadCount()
                 let peak = AtomicBox(baseline)
@@ -51,7 +53,7 @@ extension LibSSH2Tests {
 
         @Test func cancellingTwoHundredInFlightSessionsReleasesEverythingWithinOneSecond() async throws {
             try await SSHServerFixture.with { server in
-                let target = server.target()
+                let target = server.target(timeouts: loadTimeouts)
                 let credentials = server.keyCredentials
                 let fdsBefore = ProcessProbes.fdTargets()
                 let allocationsBefore = LibSSH2Runtime.liveAllocations
@@ -188,6 +190,8 @@ extension LibSSH2Tests {
         }
     }
 }
+
+let loadTimeouts = TransportTimeouts(connect: .seconds(60), authentication: .seconds(60), idleRead: .seconds(60))
 
 /// An atomic integer that closures can share.
 final class AtomicBox: Sendable {

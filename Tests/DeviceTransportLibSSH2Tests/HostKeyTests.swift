@@ -23,6 +23,10 @@ extension LibSSH2Tests {
                         "[127.0.0.1]:1 \(server.otherHostKeyPublic)", "@cert-authority *.example.com ssh-ed25519 AAAAinvalid", "",
                     ])
                 try await connect(server, .strict(knownHostsFile: path))
+                // Hashed host names (HashKnownHosts) work too.
+                try SSHServerFixture.runTool(["/usr/bin/ssh-keygen", "-H", "-f", path])
+                #expect(try String(contentsOfFile: path, encoding: .utf8).contains("|1|"))
+                try await connect(server, .strict(knownHostsFile: path))
             }
         }
 
