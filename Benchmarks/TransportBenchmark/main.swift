@@ -292,6 +292,36 @@ func runCLI(_ server: BenchmarkServer, session: any DeviceSession) async throws 
 
 let silentLogger = Logger(label: "benchmark") { _ in SwiftLogNoOpLogHandler() }
 
+/// Prints the negotiated algorithms (the transport logs them at debug level after the handshake).
+struct HandshakeLogHandler: LogHandler {
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .debug
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) {
+        guard event.message.description == "SSH handshake done", let values = event.metadata else { return }
+        print("libssh2 negotiated: " + values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+    }
+}
+
+func printNegotiatedAlgorithms(_ server: BenchmarkServer) async {
+    let key = (try? String(contentsOfFile: server.keyPath, encoding: .utf8)) ?? ""
+    let target = ConnectionTarget(host: "127.0.0.1", port: server.port, hostKeyPolicy: .strict(knownHostsFile: server.knownHosts))
+    let logger = Logger(label: "benchmark") { _ in HandshakeLogHandler() }
+    if let session = try? await LibSSH2Transport().connect(
+        to: target, credentials: Credentials(username: "root", privateKey: .inMemory(Secret(key))), logger: logger)
+    {
+        await session.close()
+    }
+    let ssh = run([
+        "/usr/bin/ssh", "-G", "-F", "/dev/null", "-o", "KexAlgorithms=curve25519-sha256", "-p", String(server.port), "127.0.0.1",
+    ])
+    let offered = ssh.split(separator: "\n").filter { $0.hasPrefix("ciphers ") || $0.hasPrefix("macs ") || $0.hasPrefix("kexalgorithms ") }
+    print("ssh client offers (first wins): " + offered.map { String($0.prefix(60)) }.joined(separator: "; "))
+}
+
 func runOurs(_ server: BenchmarkServer, sessions: Int, concurrency: Int) async -> Result {
     let transport = LibSSH2Transport()
     let key = (try? String(contentsOfFile: server.keyPath, encoding: .utf8)) ?? ""
@@ -371,7 +401,7 @@ func runSSH(_ server: BenchmarkServer, sessions: Int, concurrency: Int) -> Resul
         var status: Int32 = 0
         let pid = waitpid(-1, &status, WNOHANG)
         if pid == 0 {
-            if clock.now - lastSample > .milliseconds(50) {
+            if sampleClientMemory, clock.now - lastSample > .milliseconds(50) {
                 var total = 0
                 for child in running.keys {
                     let hwm = ProcStatus.value("VmHWM", pid: child)
@@ -419,7 +449,10 @@ func printRow(_ r: Result) {
     if !r.note.isEmpty { print("<!-- first failure: \(r.note) -->") }
 }
 
-let arguments = Array(CommandLine.arguments.dropFirst())
+var arguments = Array(CommandLine.arguments.dropFirst())
+/// `--no-rss-sampling`: do not read the ssh clients' /proc status (checks that sampling costs them nothing).
+let sampleClientMemory = !arguments.contains("--no-rss-sampling")
+arguments.removeAll { $0 == "--no-rss-sampling" }
 guard geteuid() == 0 else {
     print("TransportBenchmark starts its own sshd and needs root.")
     exit(2)
@@ -446,6 +479,7 @@ if arguments.first == "soak" {
         fflush(nil)
     }
 } else {
+    await printNegotiatedAlgorithms(server)
     // Warm-up (page cache, sshd, our caches), not reported.
     _ = await runOurs(server, sessions: 20, concurrency: 10)
     _ = runSSH(server, sessions: 20, concurrency: 10)
