@@ -164,6 +164,18 @@ final class SessionCore: @unchecked Sendable {
         }
     }
 
+    /// Like ``retrying(until:timeout:_:)``, but each call runs on the ``BlockingIOPool`` (for libssh2 calls
+    /// that burn CPU, like decrypting a private key). Waits for every call to finish, even when cancelled.
+    func retryingOffPool(
+        until deadline: MonotonicInstant?, timeout: () -> BackupError, _ call: @escaping @Sendable () -> Int32
+    ) async throws(BackupError) -> Int32 {
+        while true {
+            let rc = (try? await BlockingIOPool.shared.run(call)) ?? LIBSSH2_ERROR_ALLOC
+            if rc != LIBSSH2_ERROR_EAGAIN { return rc }
+            try await awaitSocket(until: deadline, timeout: timeout)
+        }
+    }
+
     // MARK: - Errors
 
     /// libssh2's message for its last error (static texts; never secrets).
@@ -301,7 +313,10 @@ final class SessionCore: @unchecked Sendable {
 
         func attempt(_ method: String, _ call: () -> Int32) async throws(BackupError) -> Bool {
             tried.append(method)
-            let rc = try await retrying(until: deadline, timeout: timeout, call)
+            return try await evaluate(method, try await retrying(until: deadline, timeout: timeout, call))
+        }
+
+        func evaluate(_ method: String, _ rc: Int32) async throws(BackupError) -> Bool {
             if rc == 0, libssh2_userauth_authenticated(session) != 0 {
                 authenticated = true
                 logger.debug("SSH authentication succeeded", metadata: ["ssh.auth.method": "\(method)"])
@@ -330,21 +345,36 @@ final class SessionCore: @unchecked Sendable {
         }
 
         if let privateKey, offered.contains("publickey") {
-            var passphrase = Array((credentials.passphrase?.reveal() ?? "").utf8CString)
-            defer { passphrase.withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
-            let done = try await attempt("publickey") {
+            // An empty passphrase is passed as "" (never NULL: OpenSSL would prompt on the terminal).
+            let passphrase = SecretBuffer(Array((credentials.passphrase?.reveal() ?? "").utf8CString))
+            defer { passphrase.wipe() }
+            let sessionPointer = SessionPointer(raw: session)
+            let call: @Sendable () -> Int32 = {
                 username.withUnsafeBufferPointer { user in
                     user.withMemoryRebound(to: CChar.self) { user in
                         privateKey.withUnsafeBufferPointer { key in
                             key.withMemoryRebound(to: CChar.self) { key in
-                                libssh2_userauth_publickey_frommemory(
-                                    session, user.baseAddress, user.count, nil, 0, key.baseAddress, key.count, passphrase)
+                                passphrase.withPointer { passphrase in
+                                    libssh2_userauth_publickey_frommemory(
+                                        sessionPointer.raw, user.baseAddress, user.count, nil, 0, key.baseAddress, key.count,
+                                        passphrase)
+                                }
                             }
                         }
                     }
                 }
             }
-            if done { return }
+            tried.append("publickey")
+            let rc: Int32
+            if credentials.passphrase.map({ !$0.isEmpty }) ?? false {
+                // Decrypting the key (bcrypt_pbkdf, done twice by libssh2) costs ~0.1 s of CPU per call: not on
+                // the cooperative pool. The task waits for each call (no early return on cancellation: the
+                // pool thread uses the session meanwhile), so one task still drives the session.
+                rc = try await retryingOffPool(until: deadline, timeout: timeout, call)
+            } else {
+                rc = try await retrying(until: deadline, timeout: timeout, call)
+            }
+            if try await evaluate("publickey", rc) { return }
         }
         if let password = credentials.password {
             var secret = Array(password.reveal().utf8)
@@ -647,3 +677,24 @@ private let keyboardInteractiveResponder:
             responses[index].length = UInt32(answer.count)
         }
     }
+
+/// The libssh2 session pointer, handed to a pool thread while the driving task waits for it.
+struct SessionPointer: @unchecked Sendable {
+    let raw: OpaquePointer
+}
+
+/// A NUL-terminated secret that can be wiped after use and read from a pool thread.
+final class SecretBuffer: @unchecked Sendable {
+    // Written only by `wipe()`, after every reader has finished (the driving task awaited them).
+    private var bytes: [CChar]
+
+    init(_ bytes: [CChar]) { self.bytes = bytes }
+
+    func withPointer<T>(_ body: (UnsafePointer<CChar>) -> T) -> T {
+        bytes.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+
+    func wipe() {
+        bytes.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+    }
+}
