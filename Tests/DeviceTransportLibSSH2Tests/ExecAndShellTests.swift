@@ -130,6 +130,35 @@ extension LibSSH2Tests {
             }
         }
 
+        @Test func outputBeyondTheLimitAndRefusedChannelsAreCommandFailed() async throws {
+            try await SSHServerFixture.with(.init(extraConfig: ["MaxSessions 1"])) { server in
+                let limited = LibSSH2Transport(configuration: .init(maximumOutputBytes: 100_000))
+                let session = try await limited.connect(to: server.target(), credentials: server.keyCredentials, logger: quietLogger)
+                let error = await #expect(throws: BackupError.self) {
+                    _ = try await session.execute("head -c 1000000 /dev/zero", timeout: nil)
+                }
+                #expect(error?.code == .commandFailed)
+                await session.close()
+
+                // MaxSessions 1: with a shell open, the server refuses a second channel; the session survives.
+                let other = try await transport.connect(to: server.target(), credentials: server.keyCredentials, logger: quietLogger)
+                let shell = try await other.openShell(ShellOptions(requestPTY: false))
+                let refused = await #expect(throws: BackupError.self) { _ = try await other.execute("true", timeout: nil) }
+                #expect(refused?.code == .commandFailed)
+                try await shell.write("echo still-here; exit\n")
+                var text: [UInt8] = []
+                while true {
+                    let chunk = try await shell.read(idleTimeout: .seconds(10))
+                    if chunk.isEmpty { break }
+                    text += chunk
+                }
+                #expect(String(decoding: text, as: UTF8.self) == "still-here\n")
+                await shell.close()
+                #expect(try await other.execute("echo again", timeout: nil).stdoutText == "again\n")
+                await other.close()
+            }
+        }
+
         @Test func aServerThatDiesMidSessionIsConnectionLost() async throws {
             try await SSHServerFixture.with { server in
                 let session = try await transport.connect(to: server.target(), credentials: server.keyCredentials, logger: quietLogger)
