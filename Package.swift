@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "VendorProfiles", targets: ["VendorProfiles"]),
         .executable(name: "executor-benchmark", targets: ["ExecutorBenchmark"]),
         .executable(name: "store-benchmark", targets: ["StoreBenchmark"]),
+        .executable(name: "transport-benchmark", targets: ["TransportBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -140,6 +141,15 @@ let package = Package(
             name: "StoreBenchmark",
             dependencies: ["BackupModels", "TaskStore"],
             path: "Benchmarks/StoreBenchmark",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "TransportBenchmark",
+            dependencies: [
+                "DeviceTransportLibSSH2", "DeviceTransport", "BackupModels",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/TransportBenchmark",
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -12,6 +12,12 @@ package struct BlockingIOPool: Sendable {
         queue = DispatchQueue(label: label, qos: .utility, attributes: serial ? [] : [.concurrent])
     }
 
+    /// Starts `body` on the pool's threads and returns at once. For callers that must be able to stop
+    /// waiting for the result (a cancelled task), which ``run(_:)`` cannot offer.
+    package func submit(_ body: @escaping @Sendable () -> Void) {
+        queue.async(execute: body)
+    }
+
     /// Runs `body` on the pool's threads and returns its result.
     package func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in

@@ -1,1 +1,0 @@
-// placeholder: the libssh2 transport lands here (issue 4)
