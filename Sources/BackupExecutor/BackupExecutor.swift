@@ -824,8 +824,10 @@ public final class BackupExecutor: Service, Sendable {
         return (selected, missing)
     }
 
-    /// Replaces any of `secrets` in an error's text with `<redacted>`.
+    /// Replaces any of `secrets` in an error's text with `<redacted>`. Secrets shorter than four
+    /// characters are left alone: replacing every "p" of a message would only garble it.
     static func scrub(_ error: BackupError, secrets: [String]) -> BackupError {
+        let secrets = secrets.filter { $0.count >= 4 }
         guard !secrets.isEmpty else { return error }
         var scrubbed = error
         for secret in secrets {

@@ -47,7 +47,7 @@ public struct ProgressRenderer: Sendable {
             }
         } else {
             let decile = event.progress.total == 0 ? 10 : event.progress.completed * 10 / event.progress.total
-            if decile > lastReportedDecile || event.isTerminal {
+            if decile > lastReportedDecile || (event.isTerminal && lastReportedDecile < 10) {
                 lastReportedDecile = decile
                 out += status + "\n"
             }
