@@ -118,10 +118,18 @@ struct ResumeTests {
 
         let second = MockTransport(defaultBehavior: .config("after"))
         fixture.transport = second
-        let resumed = try await fixture.makeExecutor().withRunning { executor in
-            _ = try await executor.resume(taskID: cancelled.taskID)
-            return try await executor.waitForCompletion(of: cancelled.taskID)
+        let executor = fixture.makeExecutor()
+        // Resume before run(): the task waits, so a subscriber sees everything from task_resumed on.
+        _ = try await executor.resume(taskID: cancelled.taskID)
+        let events = try await executor.events(for: cancelled.taskID)
+        let (resumed, kinds) = try await executor.withRunning { executor in
+            var kinds: [String] = []
+            for await event in events { kinds.append(event.kind.name) }
+            return (try await executor.waitForCompletion(of: cancelled.taskID), kinds)
         }
+        #expect(Array(kinds.prefix(2)) == ["snapshot", "task_resumed"])
+        #expect(kinds.filter { $0 == "device_finished" }.count == 10)
+        #expect(kinds.last == "task_finished")
         #expect(resumed.status == .completed)
         #expect(resumed.results.count == 20)
         #expect(Set(resumed.results.map(\.deviceID)).count == 20)
