@@ -68,6 +68,14 @@ struct StorageOptions: ParsableArguments {
 enum HostKeyChoice: String, ExpressibleByArgument, CaseIterable {
     case strict, tofu
     case acceptAny = "accept-any"
+
+    func policy(knownHosts: String) -> HostKeyPolicy {
+        switch self {
+        case .strict: .strict(knownHostsFile: knownHosts)
+        case .tofu: .trustOnFirstUse(knownHostsFile: knownHosts)
+        case .acceptAny: .acceptAnyUnsafe
+        }
+    }
 }
 
 struct Backup: AsyncParsableCommand {
@@ -114,13 +122,7 @@ struct Backup: AsyncParsableCommand {
 
     var policyOption: BackupPolicy { allowConcurrency.map { .widened(maxConcurrent: $0) } ?? .default }
 
-    var hostKey: HostKeyPolicy {
-        switch hostKeyPolicy {
-        case .strict: .strict(knownHostsFile: knownHosts)
-        case .tofu: .trustOnFirstUse(knownHostsFile: knownHosts)
-        case .acceptAny: .acceptAnyUnsafe
-        }
-    }
+    var hostKey: HostKeyPolicy { hostKeyPolicy.policy(knownHosts: knownHosts) }
 
     func makeFilter() throws -> BackupFilter {
         var violations: [FieldViolation] = []
@@ -249,11 +251,7 @@ struct Tasks: AsyncParsableCommand {
             let store = try await storage.openStore()
             guard let existing = try await store.task(id: taskID) else { throw CommandFailure(.usage, "no task \(taskID)") }
             let policy: BackupPolicy = .widened(maxConcurrent: max(10, existing.filter.maxConcurrent))
-            let hostKey: HostKeyPolicy = switch hostKeyPolicy {
-            case .strict: .strict(knownHostsFile: knownHosts)
-            case .tofu: .trustOnFirstUse(knownHostsFile: knownHosts)
-            case .acceptAny: .acceptAnyUnsafe
-            }
+            let hostKey = hostKeyPolicy.policy(knownHosts: knownHosts)
             let executor = BackupExecutor(
                 configuration: .init(policy: policy, maxConcurrentSessions: existing.filter.maxConcurrent, hostKeyPolicy: hostKey, recovery: .manual),
                 inventory: devices, transport: LibSSH2Transport(),
