@@ -207,7 +207,7 @@ let package = Package(
         .testTarget(
             name: "DeviceSimulatorTests",
             dependencies: [
-                "DeviceSimulator", "BackupModels",
+                "DeviceSimulator", "BackupModels", "CLibSSH2",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

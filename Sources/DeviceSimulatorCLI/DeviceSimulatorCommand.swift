@@ -103,19 +103,24 @@ struct DeviceSimulatorCommand: AsyncParsableCommand {
             devices: devices, host: host, listenMode: listenMode, sharedPort: sharedPort, devicePorts: ports,
             threads: threads, logger: logger))
         try await simulator.start()
-        print("host key: \(simulator.hostPublicKey)")
-        if let shared = simulator.sharedPort { print("shared port: \(shared) (login as <device id>:\(username))") }
+        say("host key: \(simulator.hostPublicKey)")
+        if let shared = simulator.sharedPort { say("shared port: \(shared) (login as <device id>:\(username))") }
         for device in devices {
             let port = simulator.port(of: device.id).map(String.init) ?? "-"
-            print("\(device.id)\t\(device.vendor.name)\t\(host)\t\(port)\t\(device.username)")
+            say("\(device.id)\t\(device.vendor.name)\t\(host)\t\(port)\t\(device.username)")
         }
         if let inventory {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(simulator.inventory()).write(to: URL(fileURLWithPath: inventory))
-            print("inventory written to \(inventory)")
+            say("inventory written to \(inventory)")
         }
-        print("serving; interrupt to stop")
+        say("serving; interrupt to stop")
         try await simulator.run()
     }
+}
+
+/// Writes a line to stdout unbuffered (the listing must show up at once when stdout is a pipe).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

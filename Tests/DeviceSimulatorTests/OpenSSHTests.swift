@@ -187,6 +187,20 @@ struct OpenSSHTests {
         }
     }
 
+    @Test("endless output keeps coming (written as the client reads) until the client goes away")
+    func endless() async throws {
+        let device = Self.linux(size: 10_000, faults: [.endlessOutput])
+        try await DeviceSimulator.withRunning(.init(devices: [device])) { simulator in
+            let client = try OpenSSHClient(
+                port: try #require(simulator.port(of: "h1")), user: "backup", password: "pw", tty: false,
+                command: "cat /etc/hosts")
+            #expect(await client.waitFor { $0.utf8.count > 3_000_000 })
+            #expect(client.isRunning)
+            client.terminate()
+            #expect(await Self.eventually { simulator.statistics.connectionsOpen == 0 })
+        }
+    }
+
     @Test("1,000 devices in one process accept connections; the shared port selects devices by login")
     func thousandDevices() async throws {
         let devices = (1...1000).map { i in
