@@ -19,9 +19,11 @@ let package = Package(
         .library(name: "BackupTestKit", targets: ["BackupTestKit"]),
         .library(name: "DeviceTransportLibSSH2", targets: ["DeviceTransportLibSSH2"]),
         .library(name: "VendorProfiles", targets: ["VendorProfiles"]),
+        .library(name: "DeviceSimulator", targets: ["DeviceSimulator"]),
         .executable(name: "executor-benchmark", targets: ["ExecutorBenchmark"]),
         .executable(name: "store-benchmark", targets: ["StoreBenchmark"]),
         .executable(name: "transport-benchmark", targets: ["TransportBenchmark"]),
+        .executable(name: "device-simulator", targets: ["DeviceSimulatorCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -29,6 +31,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
+        // The DeviceSimulator's SSH server. swift-crypto (C++, minutes to build) is used by no other target.
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssh.git", from: "0.15.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         // Internal helpers shared by the library modules (`package` access only, never a product).
@@ -152,6 +159,29 @@ let package = Package(
             path: "Benchmarks/TransportBenchmark",
             swiftSettings: strictSettings
         ),
+        // A fake SSH network-device server (swift-nio-ssh) for tests, demos and benchmarks.
+        .target(
+            name: "DeviceSimulator",
+            dependencies: [
+                "BackupModels",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSH", package: "swift-nio-ssh"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "DeviceSimulatorCLI",
+            dependencies: [
+                "DeviceSimulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "BackupModelsTests",
             dependencies: ["BackupModels", "BackupSupport"],
@@ -190,6 +220,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "DeviceSimulatorTests",
+            dependencies: [
+                "DeviceSimulator", "BackupModels", "CLibSSH2",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
