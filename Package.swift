@@ -183,6 +183,14 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "BackupExecutor", "BackupModels", "ConfigArchive", "DeviceSimulator", "DeviceTransport",
+                "DeviceTransportLibSSH2", "TaskStore", "VendorProfiles",
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "BackupModelsTests",
             dependencies: ["BackupModels", "BackupSupport"],
             swiftSettings: strictSettings
