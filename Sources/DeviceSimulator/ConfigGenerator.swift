@@ -27,9 +27,10 @@ public struct GeneratedConfig: Sendable, Hashable {
         lines.compactMap { if case .stable(let text) = $0 { text } else { nil } }
     }
 
-    /// The stable lines joined with `\n`, ending with `\n`: what a backup must yield.
+    /// The stable lines without blank lines at the start and the end, joined with `\n`, ending with `\n`:
+    /// what a backup must yield (blank lines around a command's output carry no configuration).
     public var stableText: String {
-        var text = stableLines.joined(separator: "\n")
+        var text = trimmingBlankEdges(stableLines).joined(separator: "\n")
         text.append("\n")
         return text
     }
@@ -257,4 +258,12 @@ func fnv1a(_ text: String) -> UInt64 {
         hash &*= 0x100_0000_01b3
     }
     return hash
+}
+
+/// `lines` without whitespace-only lines at the start and the end.
+public func trimmingBlankEdges(_ lines: [String]) -> [String] {
+    var slice = lines[...]
+    while let first = slice.first, first.allSatisfy(\.isWhitespace) { slice.removeFirst() }
+    while let last = slice.last, last.allSatisfy(\.isWhitespace) { slice.removeLast() }
+    return Array(slice)
 }

@@ -74,8 +74,8 @@ public struct SimulatedDevice: Sendable, Identifiable {
     }
 
     /// The configuration that a correct backup of this device (as generated, before any runtime change)
-    /// yields: the output of the vendor's primary backup command with the volatile lines removed, lines
-    /// joined with `\n` and ending with one `\n`.
+    /// yields: the output of the vendor's primary backup command with the volatile lines removed and blank
+    /// lines at its start and end dropped, lines joined with `\n` and ending with one `\n`.
     ///
     /// For a device whose configuration was changed at run time, ask the simulator:
     /// ``DeviceSimulator/expectedConfig(of:)``.
@@ -105,7 +105,8 @@ public struct SimulatedDevice: Sendable, Identifiable {
             switch spec.action {
             case .showConfig(let view):
                 if view == .junosSet || parts.dropFirst().contains("display set") {
-                    return JunosSetView.convert(generatedConfig.stableLines).joined(separator: "\n") + "\n"
+                    return trimmingBlankEdges(JunosSetView.convert(generatedConfig.stableLines))
+                        .joined(separator: "\n") + "\n"
                 }
                 return expectedConfig
             case .text(let template):

@@ -53,7 +53,7 @@ struct LibSSH2Tests {
             let start = try #require(lines.firstIndex(of: "r1#show running-config"))
             let end = try #require(lines.lastIndex(of: "end"))
             let config = OpenSSHTests.dropIOSVolatile(Array(lines[(start + 1)...end]))
-            #expect(config.joined(separator: "\n") + "\n" == device.expectedConfig)
+            #expect(trimmingBlankEdges(config).joined(separator: "\n") + "\n" == device.expectedConfig)
         }
     }
 }

@@ -60,7 +60,7 @@ struct OpenSSHTests {
             #expect(echo == "show running-config")
             #expect(prompt == "r1#")
             #expect(empty == "", "IOS leaves an empty line after 'end'")
-            #expect(Self.dropIOSVolatile(lines).joined(separator: "\n") + "\n" == device.expectedConfig)
+            #expect(trimmingBlankEdges(Self.dropIOSVolatile(lines)).joined(separator: "\n") + "\n" == device.expectedConfig)
             client.send("exit\n")
             #expect(await client.waitForExit() == 0)
         }
@@ -94,7 +94,7 @@ struct OpenSSHTests {
             try #require(lines.count > 3)
             lines.removeFirst()
             lines.removeLast(2)
-            #expect(Self.dropIOSVolatile(lines).joined(separator: "\n") + "\n" == device.expectedConfig)
+            #expect(trimmingBlankEdges(Self.dropIOSVolatile(lines)).joined(separator: "\n") + "\n" == device.expectedConfig)
             client.terminate()
         }
     }

@@ -43,7 +43,7 @@ struct VendorEmulationTests {
         let volatile = config.volatileIndices
         #expect(lines.count == config.lines.count, "one output line per configuration line")
         let stable = lines.enumerated().filter { !volatile.contains($0.offset) }.map(\.element)
-        return stable.joined(separator: "\n") + "\n"
+        return trimmingBlankEdges(stable).joined(separator: "\n") + "\n"
     }
 
     @Test("with paging disabled, the backup command prints the expected configuration", arguments: vendors)
@@ -109,6 +109,7 @@ struct VendorEmulationTests {
         // Every stable line shows up, in order, once the pager marks and their erasure are removed.
         let cleaned = try Self.removePagerResidue(output, vendor: device.vendor)
         var expected = device.expectedConfig.plainLines.dropLast()[...]
+        #expect(expected.count > 20)
         for line in cleaned.plainLines where line == expected.first { expected.removeFirst() }
         #expect(expected.isEmpty, "missing after paging: \(expected.prefix(3))")
     }

@@ -116,6 +116,14 @@ class AESCTRHMACSHA256TransportProtection {
         counter.advance(blocks: length / blockSize)
     }
 
+    /// `bytes` CTR-transformed with `counter` (for tests).
+    static func keystream(_ bytes: [UInt8], key: SymmetricKey, counter: CTRCounter) throws -> [UInt8] {
+        var buffer = ByteBuffer(bytes: bytes)
+        var counter = counter
+        try transform(&buffer, at: buffer.readerIndex, length: bytes.count, key: key, counter: &counter)
+        return Array(buffer.readableBytesView)
+    }
+
     private static func mac(
         sequenceNumber: UInt32, packet: ByteBuffer, at index: Int, length: Int, key: SymmetricKey
     ) -> HashedAuthenticationCode<SHA256> {
