@@ -14,6 +14,8 @@ import VendorProfiles
 @Suite("Built-in profiles back up simulated devices over libssh2", .timeLimit(.minutes(5)))
 struct SimulatorBackupTests {
     static let vendors = VendorEmulation.builtIn.map(\.name)
+    /// Profiles whose backup holds more than the running config.
+    static let profilesWithExtraSections: Set<String> = ["cisco_ios", "linux"]
 
     func backUp(_ simulator: DeviceSimulator, retriever: ProfileConfigRetriever = ProfileConfigRetriever(), timeout: Int = 60) async throws -> (BackupTask, InMemoryArchive) {
         let devices = simulator.inventory()
@@ -43,8 +45,19 @@ struct SimulatorBackupTests {
             let result = try #require(first.results.first)
             #expect(result.success, "\(vendor): \(result.errorCode?.rawValue ?? "") \(result.errorMessage ?? "")")
             let stored = try await archive.currentConfig(for: DeviceRef(id: 1, name: device.hostname, vendor: vendor))
-            let expected = simulator.expectedConfig(of: 1)
-            #expect(stored == expected, "\(vendor): archived config differs from the simulator's")
+            let expected = try #require(simulator.expectedConfig(of: 1))
+            let text = try #require(stored)
+            if Self.profilesWithExtraSections.contains(vendor) {
+                // The profile keeps more than the running config (IOS: `show inventory` as comments; Linux:
+                // several /etc files under `# path` headers): the running config must be in it, whole.
+                #expect(text.contains(expected), "\(vendor): the running config is not in the backup, whole")
+            } else {
+                #expect(text == expected, "\(vendor): archived config differs from the simulator's")
+            }
+            for line in text.split(separator: "\n") {
+                #expect(!line.hasPrefix(device.hostname + "#") && !line.hasPrefix(device.hostname + ">"), "\(vendor): prompt residue: \(line)")
+                #expect(!line.contains("More"), "\(vendor): pager residue: \(line)")
+            }
             let (second, _) = try await backUp(simulator)
             #expect(second.results.first?.configID == result.configID, "\(vendor): volatile lines changed the config id")
         }
