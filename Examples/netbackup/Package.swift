@@ -44,6 +44,7 @@ let package = Package(
             name: "netbackup",
             dependencies: [
                 "NetBackupKit",
+                .product(name: "DeviceSimulator", package: rootPackage),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
