@@ -139,12 +139,14 @@ struct Simulate: AsyncParsableCommand {
 
     @Option(help: "Simulated devices (across every built-in vendor, as in the demo).") var devices: Int = 16
     @Option(help: "Write an inventory for them to this file (JSON).") var inventory: String?
+    @Option(help: "Latency of every command, in milliseconds.") var latencyMs: Int = 0
 
     func run() async throws {
         let (fleet, _) = demoFleet(count: devices)
         let simulator = try DeviceSimulator(configuration: DeviceSimulatorConfiguration(devices: fleet.map { device in
             var device = device
             device.faults = []
+            device.latency = .milliseconds(latencyMs)
             return device
         }))
         try await simulator.start()

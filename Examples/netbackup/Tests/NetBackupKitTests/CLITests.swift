@@ -121,3 +121,67 @@ struct CLITests {
         #expect(list.0 == 0 && list.1.contains("2 of 2 tasks"))
     }
 }
+
+@Suite("netbackup Ctrl-C", .serialized)
+struct InterruptTests {
+    @Test("SIGINT mid-run: exit 130, the task is cancelled in the store, and resuming finishes it", .timeLimit(.minutes(5)))
+    func interruptAndResume() throws {
+        let cli = try NetBackupCLI()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("netbackup-int-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let simulator = Process()
+        simulator.executableURL = URL(fileURLWithPath: cli.path)
+        simulator.arguments = ["simulate", "--devices", "16", "--latency-ms", "150", "--inventory", dir + "/inventory.json"]
+        simulator.standardOutput = FileHandle.nullDevice
+        simulator.standardError = FileHandle.nullDevice
+        try simulator.run()
+        defer {
+            kill(simulator.processIdentifier, SIGINT)
+            simulator.waitUntilExit()
+        }
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: dir + "/inventory.json") && Date() < deadline { usleep(20_000) }
+        usleep(100_000)
+        let env = ProcessInfo.processInfo.environment.merging(["NETBACKUP_HOME": dir + "/home"]) { $1 }
+
+        let backup = Process()
+        backup.executableURL = URL(fileURLWithPath: cli.path)
+        backup.arguments = ["backup", "--inventory", dir + "/inventory.json", "--host-key-policy", "accept-any", "--max-concurrent", "1", "--retries", "0"]
+        backup.environment = env
+        let err = Pipe()
+        backup.standardError = err
+        backup.standardOutput = FileHandle.nullDevice
+        try backup.run()
+        // Wait until at least one device is done, then press Ctrl-C once.
+        var seen = ""
+        let handle = err.fileHandleForReading
+        while !seen.contains("ok 1") && !seen.contains("ok 2") {
+            let chunk = handle.availableData
+            if chunk.isEmpty { break }
+            seen += String(decoding: chunk, as: UTF8.self)
+        }
+        kill(backup.processIdentifier, SIGINT)
+        seen += String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+        backup.waitUntilExit()
+        #expect(backup.terminationStatus == 130, "\(seen.suffix(1500))")
+        #expect(seen.contains("Cancelling"))
+
+        let list = try cli.run(["tasks", "list", "--status", "cancelled", "--json"], environment: ["NETBACKUP_HOME": dir + "/home"])
+        let page = try #require(try JSONSerialization.jsonObject(with: Data(list.1.utf8)) as? [String: Any])
+        let items = try #require(page["items"] as? [[String: Any]])
+        #expect(items.count == 1)
+        let taskID = try #require(items.first?["task_id"] as? String)
+        #expect((items.first?["success_count"] as? Int ?? 0) >= 1)
+        #expect((items.first?["success_count"] as? Int ?? 16) < 16)
+
+        let resumed = try cli.run(
+            ["tasks", "resume", taskID, "--inventory", dir + "/inventory.json", "--host-key-policy", "accept-any", "--json"],
+            environment: ["NETBACKUP_HOME": dir + "/home"])
+        #expect(resumed.0 == 0, "\(resumed.2.suffix(1500))")
+        let task = try #require(try JSONSerialization.jsonObject(with: Data(resumed.1.utf8)) as? [String: Any])
+        #expect(task["status"] as? String == "completed")
+        #expect(task["success_count"] as? Int == 16)
+        #expect(task["resume_count"] as? Int == 1)
+    }
+}
