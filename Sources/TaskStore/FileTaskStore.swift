@@ -518,16 +518,7 @@ public final class FileTaskStore: TaskStore {
         case nil:
             break
         case .append(let batch, let fd):
-            do {
-                let written = try await writeBatch(batch, fd: fd)
-                finishBatch(through: batch.last) { state in
-                    state.journalBytes += written
-                    state.batches += 1
-                    state.recordsWritten += batch.records.count
-                }
-            } catch {
-                failure = error
-            }
+            failure = await appendBatch(batch, fd: fd)
         case .compact(let batch, let index, let quarantine, let lsn, let fd):
             switch await writeSnapshot(index: index, quarantine: quarantine, lsn: lsn) {
             case .success(let (newFD, size)):
@@ -549,16 +540,7 @@ public final class FileTaskStore: TaskStore {
                     "task journal compaction failed; keeping the journal as it is",
                     metadata: ["journal": "\(journalPath)", "error": "\(compactionError.error)"])
                 if let batch {
-                    do {
-                        let written = try await writeBatch(batch, fd: fd)
-                        finishBatch(through: batch.last) { state in
-                            state.journalBytes += written
-                            state.batches += 1
-                            state.recordsWritten += batch.records.count
-                        }
-                    } catch {
-                        failure = error
-                    }
+                    failure = await appendBatch(batch, fd: fd)
                 } else {
                     finishBatch(through: lsn) { _ in }
                 }
@@ -587,6 +569,21 @@ public final class FileTaskStore: TaskStore {
         }
         next?.resume(returning: .lead)
         for waiter in idle { waiter.resume() }
+    }
+
+    /// Writes a batch to the journal and records it; returns the failure, if any.
+    private func appendBatch(_ batch: GroupCommit<CheckedContinuation<WaitOutcome, Never>>.Batch, fd: Int32) async -> BackupError? {
+        do {
+            let written = try await writeBatch(batch, fd: fd)
+            finishBatch(through: batch.last) { state in
+                state.journalBytes += written
+                state.batches += 1
+                state.recordsWritten += batch.records.count
+            }
+            return nil
+        } catch {
+            return error
+        }
     }
 
     private func finishBatch(through lsn: UInt64, _ update: (inout State) -> Void) {
