@@ -37,6 +37,32 @@ struct NetBackupCLI {
     }
 }
 
+/// A `netbackup simulate` process, stopped with Ctrl-C.
+struct RunningSimulator {
+    let process: Process
+
+    func stop() {
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+    }
+}
+
+extension NetBackupCLI {
+    /// Starts `netbackup simulate` and waits until it has written its inventory.
+    func startSimulator(devices: Int, latencyMilliseconds: Int = 0, inventory: String) throws -> RunningSimulator {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = ["simulate", "--devices", String(devices), "--latency-ms", String(latencyMilliseconds), "--inventory", inventory]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: inventory) && Date() < deadline { usleep(20_000) }
+        usleep(100_000)
+        return RunningSimulator(process: process)
+    }
+}
+
 final class Mutex2: @unchecked Sendable {
     private let lock = NSLock()
     private var data = Data()
@@ -81,19 +107,8 @@ struct CLITests {
         let cli = try NetBackupCLI()
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let simulator = Process()
-        simulator.executableURL = URL(fileURLWithPath: cli.path)
-        simulator.arguments = ["simulate", "--devices", "16", "--inventory", dir + "/inventory.json"]
-        simulator.standardOutput = FileHandle.nullDevice
-        simulator.standardError = FileHandle.nullDevice
-        try simulator.run()
-        defer {
-            kill(simulator.processIdentifier, SIGINT)
-            simulator.waitUntilExit()
-        }
-        let deadline = Date().addingTimeInterval(60)
-        while !FileManager.default.fileExists(atPath: dir + "/inventory.json") && Date() < deadline { usleep(20_000) }
-        usleep(100_000)
+        let simulator = try cli.startSimulator(devices: 16, inventory: dir + "/inventory.json")
+        defer { simulator.stop() }
         let env = ["NETBACKUP_HOME": dir + "/home"]
         let first = try cli.run(["backup", "--inventory", dir + "/inventory.json", "--host-key-policy", "accept-any", "--json", "--max-concurrent", "8"], environment: env)
         #expect(first.0 == 0, "\(first.2.suffix(2000))")
@@ -130,19 +145,8 @@ struct InterruptTests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("netbackup-int-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let simulator = Process()
-        simulator.executableURL = URL(fileURLWithPath: cli.path)
-        simulator.arguments = ["simulate", "--devices", "16", "--latency-ms", "150", "--inventory", dir + "/inventory.json"]
-        simulator.standardOutput = FileHandle.nullDevice
-        simulator.standardError = FileHandle.nullDevice
-        try simulator.run()
-        defer {
-            kill(simulator.processIdentifier, SIGINT)
-            simulator.waitUntilExit()
-        }
-        let deadline = Date().addingTimeInterval(60)
-        while !FileManager.default.fileExists(atPath: dir + "/inventory.json") && Date() < deadline { usleep(20_000) }
-        usleep(100_000)
+        let simulator = try cli.startSimulator(devices: 16, latencyMilliseconds: 150, inventory: dir + "/inventory.json")
+        defer { simulator.stop() }
         let env = ProcessInfo.processInfo.environment.merging(["NETBACKUP_HOME": dir + "/home"]) { $1 }
 
         let backup = Process()
