@@ -23,6 +23,7 @@ let package = Package(
         .executable(name: "executor-benchmark", targets: ["ExecutorBenchmark"]),
         .executable(name: "store-benchmark", targets: ["StoreBenchmark"]),
         .executable(name: "transport-benchmark", targets: ["TransportBenchmark"]),
+        .executable(name: "simulator-benchmark", targets: ["SimulatorBenchmark"]),
         .executable(name: "device-simulator", targets: ["DeviceSimulatorCLI"]),
     ],
     dependencies: [
@@ -157,6 +158,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/TransportBenchmark",
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "BenchmarkSupport",
+            path: "Benchmarks/BenchmarkSupport",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "SimulatorBenchmark",
+            dependencies: [
+                "BenchmarkSupport", "BackupExecutor", "BackupModels", "ConfigArchive", "DeviceSimulator",
+                "DeviceTransport", "DeviceTransportLibSSH2", "TaskStore", "VendorProfiles",
+            ],
+            path: "Benchmarks/SimulatorBenchmark",
             swiftSettings: strictSettings
         ),
         // A fake SSH network-device server (swift-nio-ssh) for tests, demos and benchmarks.

@@ -422,11 +422,17 @@ func redactSecrets(_ text: String, of credentials: Credentials) -> String {
 func firstLine(of text: String, matching patterns: [Pattern], limit: Int) -> String? {
     guard !patterns.isEmpty, limit > 0 else { return nil }
     var checked = 0
-    for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
-        let string = String(line)
-        if patterns.contains(where: { $0.matches(string) }) { return string }
-        checked += 1
-        if checked >= limit { break }
+    let utf8 = text.utf8
+    var start = utf8.startIndex
+    // Only the first `limit` non-empty lines are looked at: find them without splitting the whole output.
+    while start < utf8.endIndex, checked < limit {
+        let end = utf8[start...].firstIndex(of: 0x0A) ?? utf8.endIndex
+        if end > start {
+            let string = String(Substring(utf8[start..<end]))
+            if patterns.contains(where: { $0.matches(string) }) { return string }
+            checked += 1
+        }
+        start = end == utf8.endIndex ? end : utf8.index(after: end)
     }
     return nil
 }

@@ -25,6 +25,11 @@ struct Pattern: Sendable {
     let source: String
     let regex: NSRegularExpression
 
+    /// The same pattern with `^` and `$` matching at line breaks, for finding candidate lines in a whole
+    /// output with one search instead of one per line; `nil` when the pattern uses constructs whose meaning
+    /// changes when the text around a line is visible (`\A`, `\z`, `\Z`, lookaround).
+    let lineAnchored: NSRegularExpression?
+
     init(_ source: String, profile: String, field: String) throws(VendorProfileError) {
         do {
             regex = try NSRegularExpression(pattern: source)
@@ -32,6 +37,63 @@ struct Pattern: Sendable {
             throw VendorProfileError(profile: profile, field: field, message: "invalid regular expression \(source)")
         }
         self.source = source
+        let contextSensitive = [#"\A"#, #"\z"#, #"\Z"#, "(?=", "(?!", "(?<=", "(?<!"].contains { source.contains($0) }
+        lineAnchored = contextSensitive ? nil : try? NSRegularExpression(pattern: source, options: [.anchorsMatchLines])
+        linePrefix = Self.literalPrefix(of: source)
+    }
+
+    /// The bytes every line matching this pattern starts with, when the pattern is anchored at `^` and
+    /// begins with literal text (`^! Last configuration change` → `! Last configuration change`); `nil`
+    /// otherwise. Lets a filter skip the regex for lines that cannot match.
+    let linePrefix: [UInt8]?
+
+    static func literalPrefix(of source: String) -> [UInt8]? {
+        let characters = Array(source)
+        guard characters.first == "^", !hasTopLevelAlternation(characters) else { return nil }
+        var literal: [Character] = []
+        var i = 1
+        scan: while i < characters.count {
+            let c = characters[i]
+            switch c {
+            case "?", "*", "{":
+                // The previous character is optional: it is not part of the prefix.
+                if !literal.isEmpty { literal.removeLast() }
+                break scan
+            case ".", "[", "]", "(", ")", "}", "+", "|", "^", "$":
+                break scan
+            case "\\":
+                guard i + 1 < characters.count else { break scan }
+                let next = characters[i + 1]
+                if next.isLetter || next.isNumber { break scan }  // \s, \d, \b, \1 …
+                literal.append(next)
+                i += 2
+                continue scan
+            default:
+                literal.append(c)
+            }
+            i += 1
+        }
+        return literal.isEmpty ? nil : Array(String(literal).utf8)
+    }
+
+    /// Whether `|` appears outside every group and character class (`^a|b` is not anchored as a whole).
+    static func hasTopLevelAlternation(_ characters: [Character]) -> Bool {
+        var depth = 0
+        var inClass = false
+        var i = 0
+        while i < characters.count {
+            switch characters[i] {
+            case "\\": i += 1
+            case "[" where !inClass: inClass = true
+            case "]" where inClass: inClass = false
+            case "(" where !inClass: depth += 1
+            case ")" where !inClass: depth -= 1
+            case "|" where !inClass && depth == 0: return true
+            default: break
+            }
+            i += 1
+        }
+        return false
     }
 
     /// Whether the pattern occurs in `text`.
