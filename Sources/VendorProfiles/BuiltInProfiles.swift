@@ -190,6 +190,10 @@ extension VendorProfile {
         volatileLines: [#"^! Time: "#],
         secretRules: [
             CiscoLike.snmpCommunity,
+            // `snmp-server host 10.1.2.4 version 2c string456` (Oxidized's 7050SX3 recording; eos.rb hides it).
+            SecretRule(
+                #"^snmp-server host \S+(?: vrf \S+)?(?: informs?| traps?)?(?: version (?:1|2c|3 (?:auth|noauth|priv)))? (?<secret>(?!(?:vrf|informs?|traps?|version)\b)\S+)"#
+            ),
             SecretRule(#"\bsecret (?:sha512|\d+) (?<secret>\S+)"#),
             SecretRule(#"\bpassword \d+ (?<secret>\S+)"#),
             SecretRule(#"^enable (?:secret|password)(?: \S+)? (?<secret>\S+)$"#),
@@ -308,9 +312,14 @@ extension VendorProfile {
             #"^# Firmware upgraded successfully"#,
         ],
         secretRules: [
+            // `trap-community=` (`/snmp set`) names the community traps are sent with.
             SecretRule(
-                #"\b(?:password|passphrase|secret|authentication-key|wpa-pre-shared-key|wpa2-pre-shared-key|private-key|psk)=(?<secret>"[^"]*"|\S+)"#
-            )
+                #"\b(?:password|passphrase|secret|authentication-key|wpa-pre-shared-key|wpa2-pre-shared-key|private-key|psk|trap-community)=(?<secret>"[^"]*"|\S+)"#
+            ),
+            // An SNMP community's name is its secret: `/snmp community` then `add addresses=… name=…` or
+            // `set [ find default=yes ] name=…` (Oxidized's L009UiGS recording; MikroTik manual, SNMP). Elsewhere
+            // `name=` names interfaces, so the rule stays inside the section (up to the next `/menu` line).
+            SecretRule(#"\bname=(?<secret>"[^"]*"|\S+)"#, sectionStart: #"^/snmp community\s*$"#, sectionEnd: #"^/"#),
         ],
         truncationGuard: TruncationGuard(minimumLines: 1),
         commentPrefix: "# ",
@@ -334,8 +343,12 @@ extension VendorProfile {
             SecretRule(#"^#private-encryption-key=(?<secret>.+)$"#),
             SecretRule(#"\bENC (?<secret>\S+)"#),
             SecretRule(
-                #"^\s*set (?:passwd|password|psksecret|secret|key|group-password|auth-password\S*|priv-password\S*) (?<secret>(?!ENC\b).+)$"#
+                #"^\s*set (?:passwd|password|psksecret|secret|key|group-password|auth-password\S*|priv-password\S*|auth-pwd|priv-pwd|md5-key \d+) (?<secret>(?!ENC\b).+)$"#
             ),
+            // A v1/v2c community's name is its secret: `config system snmp community` / `edit 1` /
+            // `set name "public"` (FortiOS CLI reference); elsewhere `set name` names objects. The section ends
+            // with the top-level `end`.
+            SecretRule(#"^\s*set name (?<secret>.+)$"#, sectionStart: #"^\s*config system snmp community\s*$"#, sectionEnd: #"^end\s*$"#),
         ],
         truncationGuard: TruncationGuard(
             lastLine: #"^end$"#, minimumLines: 3, blockOpen: #"^\s*config "#, blockClose: #"^\s*end\s*$"#),
@@ -355,8 +368,10 @@ extension VendorProfile {
         commands: [BackupCommand("show config running", timeoutSeconds: 180)],
         errorPatterns: [#"^Unknown command: "#, #"^Invalid [Ss]yntax\."#, #"^Server error"#, #"^Validation Error:"#],
         secretRules: [
+            // `snmp-community-string` is the v2c community under `deviceconfig system snmp-setting
+            // access-setting version v2c`; `authpwd`/`privpwd` are SNMPv3 users' passwords (PAN-OS config schema).
             SecretRule(
-                #"^\s*(?:phash|password|secret|pre-shared-key|authentication-key|auth-password|priv-password|community|key) (?<secret>[^;]+);"#
+                #"^\s*(?:phash|password|secret|pre-shared-key|authentication-key|auth-password|priv-password|authpwd|privpwd|community|snmp-community-string|key) (?<secret>[^;]+);"#
             )
         ],
         truncationGuard: TruncationGuard(minimumLines: 3, blockOpen: #"\{\s*$"#, blockClose: #"^\s*\}\s*$"#),
@@ -377,6 +392,11 @@ extension VendorProfile {
             SecretRule(#"\bpassword (?:encrypted )?(?<secret>\S+)"#),
             SecretRule(#"^snmp-server community (?<secret>\S+)"#),
             SecretRule(#"^(?:tacacs-server|radius-server)\b.*? key (?<secret>\S+)"#),
+            // `tacacs-server host 10.0.0.5` opens a mode whose `key [7] "…"` line holds the shared secret, up to
+            // its `exit` (Dell EMC Networking N-Series CLI reference, TACACS+ and RADIUS server modes).
+            SecretRule(
+                #"^\s*key(?: \d+)? (?<secret>"[^"]*"|\S+)"#,
+                sectionStart: #"^(?:tacacs-server|radius-server|radius server)\b.*\bhost\b"#, sectionEnd: #"^\s*exit\s*$"#),
         ],
         truncationGuard: TruncationGuard(minimumLines: 3),
         logoutCommands: ["exit", "exit"]

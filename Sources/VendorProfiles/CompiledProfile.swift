@@ -132,6 +132,13 @@ struct CompiledProfile: Sendable {
         let timeout: Duration?
     }
 
+    struct CompiledSecretRule: Sendable {
+        let pattern: Pattern
+        let replacement: String
+        let sectionStart: Pattern?
+        let sectionEnd: Pattern?
+    }
+
     struct CompiledGuard: Sendable {
         let lastLine: Pattern?
         let minimumLines: Int
@@ -147,7 +154,7 @@ struct CompiledProfile: Sendable {
     let commands: [CompiledCommand]
     let errorPatterns: [Pattern]
     let volatileLines: [Pattern]
-    let secretRules: [(pattern: Pattern, replacement: String)]
+    let secretRules: [CompiledSecretRule]
     let truncationGuard: CompiledGuard?
     let commandTimeout: Duration?
     let loginTimeout: Duration?
@@ -237,9 +244,20 @@ struct CompiledProfile: Sendable {
 
         errorPatterns = try compileAll(profile.errorPatterns, "error_patterns")
         volatileLines = try compileAll(profile.volatileLines, "volatile_lines")
-        var rules: [(pattern: Pattern, replacement: String)] = []
+        var rules: [CompiledSecretRule] = []
         for (i, rule) in profile.secretRules.enumerated() {
-            rules.append((try compile(rule.pattern, "secret_rules[\(i)].pattern"), rule.replacement))
+            if rule.sectionEnd != nil && rule.sectionStart == nil {
+                throw fail("secret_rules[\(i)].section_end", "needs section_start")
+            }
+            rules.append(
+                CompiledSecretRule(
+                    pattern: try compile(rule.pattern, "secret_rules[\(i)].pattern"), replacement: rule.replacement,
+                    sectionStart: try rule.sectionStart.map { (p) throws(VendorProfileError) in
+                        try compile(p, "secret_rules[\(i)].section_start")
+                    },
+                    sectionEnd: try rule.sectionEnd.map { (p) throws(VendorProfileError) in
+                        try compile(p, "secret_rules[\(i)].section_end")
+                    }))
         }
         secretRules = rules
 

@@ -106,7 +106,7 @@ struct ConfigAssembler {
             guardedLines.append(contentsOf: lines)
         }
         if scrubSecrets, !profile.secretRules.isEmpty {
-            lines = lines.map { Substring(scrub(String($0))) }
+            lines = scrub(lines.map(String.init)).map { Substring($0) }
         }
         let prefix = profile.profile.commentPrefix
         if let header = command.command.header {
@@ -172,9 +172,35 @@ struct ConfigAssembler {
         return false
     }
 
-    private func scrub(_ line: String) -> String {
+    /// Applies the secret rules to one command's lines; a sectioned rule applies only inside its sections.
+    private func scrub(_ lines: [String]) -> [String] {
+        let rules = profile.secretRules
+        var active = [Bool](repeating: true, count: rules.count)
+        guard rules.contains(where: { $0.sectionStart != nil }) else {
+            return lines.map { scrub($0, active: active) }
+        }
+        var inSection = [Bool](repeating: false, count: rules.count)
+        var result: [String] = []
+        result.reserveCapacity(lines.count)
+        for line in lines {
+            for (i, rule) in rules.enumerated() {
+                guard let start = rule.sectionStart else { continue }
+                if inSection[i], let end = rule.sectionEnd, end.matches(line) { inSection[i] = false }
+                if start.matches(line) {
+                    inSection[i] = true
+                    active[i] = false  // the section's opening line itself is not in it
+                } else {
+                    active[i] = inSection[i]
+                }
+            }
+            result.append(scrub(line, active: active))
+        }
+        return result
+    }
+
+    private func scrub(_ line: String, active: [Bool]) -> String {
         var result = line
-        for rule in profile.secretRules {
+        for (i, rule) in profile.secretRules.enumerated() where active[i] {
             let matches = rule.pattern.regex.matches(in: result, range: NSRange(result.startIndex..., in: result))
             guard !matches.isEmpty else { continue }
             let mutable = NSMutableString(string: result)

@@ -251,20 +251,36 @@ public struct BackupCommand: Sendable, Hashable {
 ///
 /// The text of the pattern's `secret` capture group — or of the whole match when it has no such group —
 /// is replaced with ``replacement``, for every match in the line.
+///
+/// A rule can be limited to one section of the configuration, for values that are secret only there
+/// (RouterOS `name=` under `/snmp community`, FortiOS `set name` under `config system snmp community`):
+/// with ``sectionStart`` set, it applies only to the lines after a line matching ``sectionStart``, up to
+/// the next line matching ``sectionEnd`` (or to the end of the command's output when that is `nil`).
 public struct SecretRule: Sendable, Hashable, Codable {
     /// Regex matched against each configuration line.
     public var pattern: String
     /// What the secret becomes.
     public var replacement: String
+    /// Regex of the line that opens the section the rule is limited to; `nil` applies the rule everywhere.
+    public var sectionStart: String?
+    /// Regex of the line that closes the section (the line itself is outside it); `nil` runs the section to
+    /// the end of the command's output.
+    public var sectionEnd: String?
 
     /// Creates a rule.
-    public init(_ pattern: String, replacement: String = "<removed>") {
+    public init(
+        _ pattern: String, replacement: String = "<removed>", sectionStart: String? = nil, sectionEnd: String? = nil
+    ) {
         self.pattern = pattern
         self.replacement = replacement
+        self.sectionStart = sectionStart
+        self.sectionEnd = sectionEnd
     }
 
     enum CodingKeys: String, CodingKey {
         case pattern, replacement
+        case sectionStart = "section_start"
+        case sectionEnd = "section_end"
     }
 
     /// Decodes a rule; `replacement` defaults to `<removed>`.
@@ -272,6 +288,8 @@ public struct SecretRule: Sendable, Hashable, Codable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         pattern = try c.decode(String.self, forKey: .pattern)
         replacement = try c.decodeIfPresent(String.self, forKey: .replacement) ?? "<removed>"
+        sectionStart = try c.decodeIfPresent(String.self, forKey: .sectionStart)
+        sectionEnd = try c.decodeIfPresent(String.self, forKey: .sectionEnd)
     }
 }
 

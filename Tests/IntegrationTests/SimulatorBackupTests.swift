@@ -17,22 +17,8 @@ struct SimulatorBackupTests {
     /// Profiles whose backup holds more than the running config.
     static let profilesWithExtraSections: Set<String> = ["cisco_ios", "linux"]
 
-    func backUp(_ simulator: DeviceSimulator, retriever: ProfileConfigRetriever = ProfileConfigRetriever(), timeout: Int = 60) async throws -> (BackupTask, InMemoryArchive) {
-        let devices = simulator.inventory()
-        let credentials = Dictionary(uniqueKeysWithValues: simulator.configuration.devices.map { ($0.id.rawValue, $0.credentials) })
-        let inventory = StaticInventory(
-            devices: devices.map { device in
-                var device = device
-                device.credentialsRef = device.id.rawValue
-                return device
-            }, credentialsByRef: credentials)
-        let archive = InMemoryArchive()
-        let executor = BackupExecutor(
-            configuration: .init(policy: .widened(maxConcurrent: 100), maxConcurrentSessions: 100, hostKeyPolicy: .acceptAnyUnsafe),
-            inventory: inventory, transport: LibSSH2Transport(), retriever: retriever, archive: archive)
-        let task = try await executor.withRunning {
-            try await $0.submit(try BackupFilter(asyncExecute: false, maxConcurrent: min(100, max(1, devices.count)), timeout: timeout, retryCount: 0, policy: .widened(maxConcurrent: 100)))
-        }
+    func backUp(_ simulator: DeviceSimulator) async throws -> (BackupTask, InMemoryArchive) {
+        let (task, archive, _) = try await SimulatorHarness.backUp(simulator)
         return (task, archive)
     }
 

@@ -73,6 +73,37 @@ struct ProfileDocumentTests {
         #expect(try #require(run.shell).idleTimeouts.contains(.seconds(90)))
     }
 
+    @Test func sectionedSecretRuleAppliesOnlyInsideItsSection() async throws {
+        let json = #"""
+            {
+              "name": "acme_sections",
+              "prompt": "^(?<hostname>[\\w.-]+)[>#] ?$",
+              "commands": ["show config"],
+              "secret_rules": [
+                { "pattern": "name=(?<secret>\\S+)", "section_start": "^/snmp community$", "section_end": "^/" }
+              ]
+            }
+            """#
+        let registry = VendorProfileRegistry(includingBuiltIns: false)
+        try registry.registerProfiles(from: Data(json.utf8), format: .json)
+        var script = DeviceScript()
+        script.send("acme1#")
+        script.command(
+            "show config",
+            reply: crlf("/port\nset 0 name=serial0\n/snmp community\nadd addresses=0.0.0.0/0 name=Comm-S3cret\nset [ find default=yes ] name=Other-S3cret\n/system identity\nset name=acme1\n") + "acme1#")
+        let run = await Harness.shell(vendor: "acme_sections", script: script, scrub: true, registry: registry)
+        #expect(
+            try run.config
+                == "/port\nset 0 name=serial0\n/snmp community\nadd addresses=0.0.0.0/0 name=<removed>\nset [ find default=yes ] name=<removed>\n/system identity\nset name=acme1\n")
+
+        var invalid = VendorProfile.ciscoIOS
+        invalid.secretRules = [SecretRule("key (?<secret>\\S+)", sectionEnd: "^exit$")]
+        #expect(throws: VendorProfileError.self) { try registry.register(invalid) }
+        let encoded = try JSONEncoder().encode(SecretRule("x", sectionStart: "^a$", sectionEnd: "^b$"))
+        #expect(try JSONDecoder().decode(SecretRule.self, from: encoded) == SecretRule("x", sectionStart: "^a$", sectionEnd: "^b$"))
+        #expect(String(decoding: encoded, as: UTF8.self).contains("section_start"))
+    }
+
     @Test func userProfilesFromYAML() throws {
         let registry = VendorProfileRegistry(includingBuiltIns: false)
         #expect(try registry.registerProfiles(from: Data(Self.userYAML.utf8), format: .yaml) == ["acme_yaml"])
