@@ -29,7 +29,9 @@ struct CrashRecoveryTests {
         let directory = try #require(ProcessInfo.processInfo.environment[Self.storeVariable])
         let store = try await FileTaskStore.open(directory: directory)
         let transport = MockTransport(defaultBehavior: .custom { _ in
-            try await Task.sleep(for: .milliseconds(Int.random(in: 4...12)))
+            // ~7 s for the whole task at 5 at a time: the 20 rounds (10–120 ms each, even stretched
+            // several times on a busy machine) must not finish it before the last round.
+            try await Task.sleep(for: .milliseconds(Int.random(in: 20...50)))
             return "hostname device\n"
         })
         let executor = BackupExecutor(
