@@ -18,8 +18,9 @@ import Glibc
 let extraCommands: [any ParsableCommand.Type] = [Demo.self, Simulate.self]
 
 /// The simulated fleet of the demo: `count` devices across every built-in vendor; three fail on purpose.
-func demoFleet(count: Int) -> (devices: [SimulatedDevice], failing: [DeviceID: (fault: DeviceFault, code: String)]) {
-    let vendors = VendorEmulation.builtIn
+func demoFleet(
+    count: Int, vendors: [VendorEmulation] = VendorEmulation.builtIn, configSize: Int = 8_000
+) -> (devices: [SimulatedDevice], failing: [DeviceID: (fault: DeviceFault, code: String)]) {
     let failing: [Int: (DeviceFault, String)] = [
         7: (.authFailure, "AUTH_FAILED"),
         19: (.truncatedConfig, "TRUNCATED_CONFIG"),
@@ -31,7 +32,7 @@ func demoFleet(count: Int) -> (devices: [SimulatedDevice], failing: [DeviceID: (
         let vendor = vendors[(index - 1) % vendors.count]
         var device = SimulatedDevice(
             id: DeviceID(index), hostname: "demo-\(vendor.name.replacingOccurrences(of: "_", with: "-"))-\(index)", vendor: vendor,
-            username: "netops", password: "demo-password", enableSecret: "demo-enable", configSize: 8_000, seed: UInt64(index))
+            username: "netops", password: "demo-password", enableSecret: "demo-enable", configSize: configSize, seed: UInt64(index))
         if let (fault, code) = failing[index] {
             device.faults = [fault]
             faults[device.id] = (fault, code)
@@ -140,15 +141,29 @@ struct Simulate: AsyncParsableCommand {
     @Option(help: "Simulated devices (across every built-in vendor, as in the demo).") var devices: Int = 16
     @Option(help: "Write an inventory for them to this file (JSON).") var inventory: String?
     @Option(help: "Latency of every command, in milliseconds.") var latencyMs: Int = 0
+    @Option(help: "Only these vendors (comma separated built-in profile names), in turn.") var vendors: String?
+    @Option(help: "Approximate size of each generated configuration, in bytes.") var configSize: Int = 8_000
+
+    func validate() throws {
+        guard devices >= 1 else { throw ValidationError("--devices must be at least 1") }
+        guard configSize >= 0 else { throw ValidationError("--config-size must not be negative") }
+        if let vendors {
+            for name in vendors.split(separator: ",") where VendorEmulation.named(String(name)) == nil {
+                throw ValidationError(
+                    "unknown vendor '\(name)' (built in: \(VendorEmulation.builtIn.map(\.name).joined(separator: ", ")))")
+            }
+        }
+    }
 
     func run() async throws {
-        let (fleet, _) = demoFleet(count: devices)
+        let emulations = vendors.map { $0.split(separator: ",").compactMap { VendorEmulation.named(String($0)) } } ?? VendorEmulation.builtIn
+        let (fleet, _) = demoFleet(count: devices, vendors: emulations, configSize: configSize)
         let simulator = try DeviceSimulator(configuration: DeviceSimulatorConfiguration(devices: fleet.map { device in
             var device = device
             device.faults = []
             device.latency = .milliseconds(latencyMs)
             return device
-        }))
+        }, threads: 2))
         try await simulator.start()
         let listed = simulator.inventory()
         for device in listed { print("\(device.id)\t\(device.vendor)\t127.0.0.1:\(device.port)\tnetops / demo-password (enable: demo-enable)") }
