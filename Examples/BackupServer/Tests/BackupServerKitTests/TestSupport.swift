@@ -6,6 +6,7 @@ import ConfigArchive
 import DeviceTransport
 import Foundation
 import Hummingbird
+import Logging
 import HummingbirdTesting
 import NIOCore
 import Synchronization
@@ -40,7 +41,11 @@ struct Harness: Sendable {
     }
 
     var router: Router<BackupRequestContext> { buildRouter(configuration: configuration, executor: executor, inventory: inventory) }
-    var app: some ApplicationProtocol { buildApplication(configuration: configuration, executor: executor, inventory: inventory) }
+    var app: some ApplicationProtocol {
+        var logger = Logger(label: "backup-server-test")
+        logger.logLevel = .warning
+        return buildApplication(configuration: configuration, executor: executor, inventory: inventory, logger: logger)
+    }
 
     /// Runs the executor and the app (requests go straight to the router) around `body`.
     func withRunning<T: Sendable>(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> T) async throws -> T {
