@@ -25,7 +25,10 @@ package struct SHA256Digest: Sendable {
     /// Hashes `bytes` in one call.
     package static func hash<S: Sequence>(_ bytes: S) -> [UInt8] where S.Element == UInt8 {
         var digest = SHA256Digest()
-        digest.update(Array(bytes))
+        // Hash contiguous storage (arrays, native strings' UTF-8) in place; copy other sequences once.
+        if bytes.withContiguousStorageIfAvailable({ digest.update($0) }) == nil {
+            digest.update(Array(bytes))
+        }
         return digest.finalize()
     }
 
@@ -35,6 +38,10 @@ package struct SHA256Digest: Sendable {
     }
 
     package mutating func update(_ data: [UInt8]) {
+        data.withUnsafeBufferPointer { update($0) }
+    }
+
+    package mutating func update(_ data: UnsafeBufferPointer<UInt8>) {
         length &+= UInt64(data.count)
         var index = 0
         if !buffer.isEmpty {
@@ -47,11 +54,9 @@ package struct SHA256Digest: Sendable {
                 block.withUnsafeBufferPointer { compress($0, offset: 0) }
             }
         }
-        data.withUnsafeBufferPointer { raw in
-            while index + 64 <= raw.count {
-                compress(raw, offset: index)
-                index += 64
-            }
+        while index + 64 <= data.count {
+            compress(data, offset: index)
+            index += 64
         }
         if index < data.count { buffer.append(contentsOf: data[index...]) }
     }
@@ -83,30 +88,37 @@ package struct SHA256Digest: Sendable {
     }
 
     private mutating func compress(_ raw: UnsafeBufferPointer<UInt8>, offset: Int) {
-        var w = [UInt32](repeating: 0, count: 64)
-        for i in 0..<16 {
-            let b = offset + i * 4
-            w[i] = UInt32(raw[b]) << 24 | UInt32(raw[b + 1]) << 16 | UInt32(raw[b + 2]) << 8 | UInt32(raw[b + 3])
+        precondition(offset >= 0 && offset + 64 <= raw.count, "SHA-256 block out of range")
+        let block = UnsafeRawPointer(raw.baseAddress! + offset)
+        // The message schedule lives on the stack and is indexed without bounds checks: this runs once per
+        // 64 bytes of every configuration.
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in
+            Self.k.withUnsafeBufferPointer { k in
+                for i in 0..<16 {
+                    w[i] = UInt32(bigEndian: block.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))
+                }
+                for i in 16..<64 {
+                    let w15 = w[i - 15], w2 = w[i - 2]
+                    let s0 = w15.rotr(7) ^ w15.rotr(18) ^ (w15 >> 3)
+                    let s1 = w2.rotr(17) ^ w2.rotr(19) ^ (w2 >> 10)
+                    w[i] = w[i - 16] &+ s0 &+ w[i - 7] &+ s1
+                }
+                var (a, b, c, d, e, f, g, h) = state
+                for i in 0..<64 {
+                    let s1 = e.rotr(6) ^ e.rotr(11) ^ e.rotr(25)
+                    let ch = (e & f) ^ (~e & g)
+                    let t1 = h &+ s1 &+ ch &+ k[i] &+ w[i]
+                    let s0 = a.rotr(2) ^ a.rotr(13) ^ a.rotr(22)
+                    let maj = (a & b) ^ (a & c) ^ (b & c)
+                    let t2 = s0 &+ maj
+                    h = g; g = f; f = e; e = d &+ t1; d = c; c = b; b = a; a = t1 &+ t2
+                }
+                state = (
+                    state.0 &+ a, state.1 &+ b, state.2 &+ c, state.3 &+ d,
+                    state.4 &+ e, state.5 &+ f, state.6 &+ g, state.7 &+ h
+                )
+            }
         }
-        for i in 16..<64 {
-            let s0 = w[i - 15].rotr(7) ^ w[i - 15].rotr(18) ^ (w[i - 15] >> 3)
-            let s1 = w[i - 2].rotr(17) ^ w[i - 2].rotr(19) ^ (w[i - 2] >> 10)
-            w[i] = w[i - 16] &+ s0 &+ w[i - 7] &+ s1
-        }
-        var (a, b, c, d, e, f, g, h) = state
-        for i in 0..<64 {
-            let s1 = e.rotr(6) ^ e.rotr(11) ^ e.rotr(25)
-            let ch = (e & f) ^ (~e & g)
-            let t1 = h &+ s1 &+ ch &+ Self.k[i] &+ w[i]
-            let s0 = a.rotr(2) ^ a.rotr(13) ^ a.rotr(22)
-            let maj = (a & b) ^ (a & c) ^ (b & c)
-            let t2 = s0 &+ maj
-            h = g; g = f; f = e; e = d &+ t1; d = c; c = b; b = a; a = t1 &+ t2
-        }
-        state = (
-            state.0 &+ a, state.1 &+ b, state.2 &+ c, state.3 &+ d,
-            state.4 &+ e, state.5 &+ f, state.6 &+ g, state.7 &+ h
-        )
     }
 }
 

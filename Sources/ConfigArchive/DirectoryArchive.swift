@@ -55,7 +55,7 @@ public struct DirectoryArchive: ConfigArchive {
                 try locks.withLock(for: path) {
                     let newID = SHA256Digest.hexHash(bytes)
                     let old = try FileIO.read(path)
-                    let changed = old.map { SHA256Digest.hexHash($0) != newID } ?? true
+                    let changed = old.map { $0 != bytes } ?? true  // comparing is cheaper than hashing
                     if changed { try FileIO.writeAtomically(path, bytes, durable: durable) }
                     return ArchiveReceipt(configID: newID, size: bytes.count, changed: changed)
                 }

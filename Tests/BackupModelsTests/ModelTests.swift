@@ -77,6 +77,25 @@ struct ModelTests {
         #expect(decoded.remainingDevices.map(\.id) == [3])
     }
 
+    @Test("SHA-256: a million 'a's (FIPS 180-2 vector) and any split into updates gives the one-shot hash")
+    func sha256LongAndChunked() {
+        #expect(SHA256Digest.hexHash([UInt8](repeating: 0x61, count: 1_000_000)) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        var generator = SystemRandomNumberGenerator()
+        for length in [0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 1000, 4099] {
+            let data = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let oneShot = SHA256Digest.hash(data)
+            #expect(SHA256Digest.hash(data.lazy.map { $0 }) == oneShot, "non-contiguous sequence, \(length) bytes")
+            var digest = SHA256Digest()
+            var rest = data[...]
+            while !rest.isEmpty {
+                let take = Int.random(in: 1...70, using: &generator)
+                digest.update(Array(rest.prefix(take)))
+                rest = rest.dropFirst(take)
+            }
+            #expect(digest.finalize() == oneShot, "\(length) bytes in random updates")
+        }
+    }
+
     @Test("SHA-256 matches the FIPS 180-4 test vectors")
     func sha256() {
         #expect(SHA256Digest.hexHash("".utf8) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
