@@ -34,6 +34,7 @@ struct Options {
     var warmup = 20
     var archive = "directory"
     var store = "memory"
+    var keepArchive = false
     var serve = false
     var readyFile = ""
 
@@ -65,11 +66,14 @@ struct Options {
             case "--warmup": warmup = int(argument)
             case "--archive": archive = value(argument)
             case "--store": store = value(argument)
+            case "--keep-archive": keepArchive = true
             case "-h", "--help":
                 print("""
                     simulator-benchmark [--devices N] [--concurrency N] [--config-size BYTES] [--latency-ms MS]
                                         [--vendor NAME] [--simulator-threads N] [--runs N] [--warmup N]
-                                        [--archive directory|memory|git] [--store memory|file]
+                                        [--archive directory|memory|git] [--store memory|file] [--keep-archive]
+                    --keep-archive: every run stores into the same archive (after the first, configs are
+                    unchanged: the steady state of nightly backups); otherwise each run starts empty.
                     """)
                 exit(0)
             default: fatalError("unknown argument \(argument) (try --help)")
@@ -242,18 +246,26 @@ print("|---|---|---|---|---|---|---|---|---|---|")
 let credentials = Credentials(
     username: Options.username, password: Secret(Options.password), enableSecret: Secret(Options.enableSecret))
 var results: [RunResult] = []
+var keptArchive: (any ConfigArchive)?
 for run in 0...options.runs {
     if run == 0 && options.warmup == 0 { continue }
     // A fresh archive and store per run, so that every run stores every configuration.
     let runDirectory = directory + "/run\(run)"
     try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+    let archive: any ConfigArchive
+    if options.keepArchive && run > 0 {
+        if keptArchive == nil { keptArchive = try await makeArchive(options, directory: directory + "/kept") }
+        archive = keptArchive!
+    } else {
+        archive = try await makeArchive(options, directory: runDirectory)
+    }
     let executor = BackupExecutor(
         configuration: .init(
             policy: .widened(maxConcurrent: options.concurrency), maxConcurrentSessions: options.concurrency,
             hostKeyPolicy: .acceptAnyUnsafe),
         inventory: StaticInventory(devices: simulator.devices, defaultCredentials: credentials),
         transport: LibSSH2Transport(), retriever: ProfileConfigRetriever(),
-        archive: try await makeArchive(options, directory: runDirectory), store: try await makeStore(options, directory: runDirectory))
+        archive: archive, store: try await makeStore(options, directory: runDirectory))
     let result = try await executor.withRunning { executor in
         try await backUp(
             executor, options, devices: run == 0 ? simulator.devices.prefix(options.warmup).map(\.id) : nil,

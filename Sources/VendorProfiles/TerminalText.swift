@@ -13,6 +13,19 @@
 /// - NUL, BEL and other control characters except TAB are removed.
 enum TerminalLine {
     static func clean(_ raw: ArraySlice<UInt8>) -> [UInt8] {
+        // Most lines are plain text, perhaps ending in the PTY's `\r`: nothing to interpret.
+        var body = raw
+        let endsWithReturn = body.last == 0x0D
+        if endsWithReturn { body = body.dropLast() }
+        if !body.contains(where: { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }) {
+            if endsWithReturn && body.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return [] }
+            return Array(body)
+        }
+        return interpret(raw)
+    }
+
+    /// The full interpretation of a line's control characters (``clean(_:)`` without its fast path).
+    static func interpret(_ raw: ArraySlice<UInt8>) -> [UInt8] {
         var segment: [UInt8] = []
         segment.reserveCapacity(raw.count)
         var best: [UInt8]?

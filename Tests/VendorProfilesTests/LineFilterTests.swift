@@ -88,3 +88,24 @@ struct LineFilterTests {
         #expect(assembler.text == "!\nhostname r1\nend\n")
     }
 }
+
+/// Plain lines skip the terminal interpreter; the shortcut must give what the interpreter gives.
+@Suite("Terminal line cleaning")
+struct TerminalLineTests {
+    @Test("the plain-line shortcut agrees with the interpreter on random lines")
+    func shortcutAgrees() {
+        let pieces: [[UInt8]] = [
+            Array("hostname r1".utf8), Array(" ".utf8), Array("\t".utf8), [0x0D], Array("Zürich".utf8), [0x08],
+            [0x1B, 0x5B, 0x4B], [0x1B, 0x5B, 0x32, 0x4B], [0x1B, 0x5B, 0x33, 0x44], [0x07], [0x7F], Array("!".utf8),
+        ]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<5000 {
+            var line: [UInt8] = []
+            for _ in 0..<Int.random(in: 0...6, using: &generator) { line += pieces.randomElement(using: &generator)! }
+            #expect(TerminalLine.clean(line[...]) == TerminalLine.interpret(line[...]), "\(line)")
+        }
+        #expect(TerminalLine.clean(Array("  \t\r".utf8)[...]) == [])
+        #expect(TerminalLine.clean(Array("  \t".utf8)[...]) == Array("  \t".utf8))
+        #expect(TerminalLine.clean(Array("interface Gi0/1\r".utf8)[...]) == Array("interface Gi0/1".utf8))
+    }
+}
