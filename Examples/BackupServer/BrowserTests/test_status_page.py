@@ -306,23 +306,24 @@ class EnglishPageTests(PageTestCase):
         self.assertNotIn(TOKEN, self.driver.page_source)
 
     def test_f_sse_parser_across_chunk_boundaries(self):
-        """The page's SSE parser against a stream split at every possible position (also inside CRLF)."""
+        """The page's SSE parser against a byte stream cut at every position (inside CRLF and UTF-8 too)."""
         self.load_with_token()
         result = self.driver.execute_script(r"""
             const Parser = window.DeviceBackupPage.SSEParser;
-            const stream = ": comment\r\nevent: snapshot\r\ndata: {\"a\":1}\r\n\r\n" +
-                           "event: device_finished\ndata: {\"name\":\"设备-1\"}\n\n" +
-                           "data:first\ndata: second\n\n" +
-                           "event:task_finished\rdata: {}\r\r";
+            const stream = new TextEncoder().encode(
+                ": comment\r\nevent: snapshot\r\ndata: {\"a\":1}\r\n\r\n" +
+                "event: device_finished\ndata: {\"name\":\"设备-1\"}\n\n" +
+                "data:first\ndata: second\n\n" +
+                "event:task_finished\rdata: {}\r\r");
             const run = (chunks) => {
               const out = []; const p = new Parser((type, data) => out.push([type, data]));
-              for (const c of chunks) p.push(c); p.end(); return JSON.stringify(out);
+              for (const c of chunks) p.pushBytes(c); p.end(); return JSON.stringify(out);
             };
             const whole = run([stream]);
             const failures = [];
             for (let i = 0; i <= stream.length; i++) {
-              for (let j = i; j <= stream.length; j += 7) {
-                const got = run([stream.slice(0, i), stream.slice(i, j), stream.slice(j)]);
+              for (let j = i; j <= stream.length; j += 5) {
+                const got = run([stream.subarray(0, i), stream.subarray(i, j), stream.subarray(j)]);
                 if (got !== whole) failures.push([i, j, got]);
               }
             }
