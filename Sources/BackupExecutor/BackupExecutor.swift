@@ -30,6 +30,7 @@ import Synchronization
 /// graceful shutdown. Tasks submitted before ``run()`` wait `pending`. ``withRunning(_:)`` runs it around
 /// a closure.
 public final class BackupExecutor: Service, Sendable {
+    /// The settings the executor was created with.
     public let configuration: BackupExecutorConfiguration
 
     private let inventory: any DeviceInventory

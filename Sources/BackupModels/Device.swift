@@ -1,7 +1,10 @@
 /// The operational status of a device in the inventory, used by `filter_status`.
 public enum DeviceStatus: String, Sendable, Codable, CaseIterable, Hashable {
+    /// In service: the usual target of a nightly backup.
     case online
+    /// Known to be down or unreachable.
     case offline
+    /// In a maintenance window.
     case maintenance
 }
 
@@ -29,6 +32,7 @@ public struct Device: Sendable, Codable, Hashable, Identifiable {
     /// provider's default.
     public var credentialsRef: String?
 
+    /// Creates a device; the port defaults to 22, the status to online.
     public init(
         id: DeviceID,
         name: String,
@@ -76,10 +80,14 @@ public struct Device: Sendable, Codable, Hashable, Identifiable {
 
 /// What a task remembers of a device it backs up: enough to report and to resume, nothing secret.
 public struct DeviceRef: Sendable, Codable, Hashable {
+    /// The device's inventory id.
     public var id: DeviceID
+    /// The device's name.
     public var name: String
+    /// The device's vendor profile name.
     public var vendor: String
 
+    /// Creates a reference.
     public init(id: DeviceID, name: String, vendor: String) {
         self.id = id
         self.name = name

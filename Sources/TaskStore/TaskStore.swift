@@ -18,12 +18,14 @@ public enum TaskCreation: Sendable, Hashable {
 
 /// Which tasks to list: status filter and paging (newest first).
 public struct TaskQuery: Sendable, Hashable {
+    /// Only tasks with this status; `nil` for all.
     public var status: BackupTaskStatus?
     /// 1-based page number.
     public var page: Int
     /// Tasks per page, 1–``maxPageSize``.
     public var pageSize: Int
 
+    /// The largest allowed ``pageSize``.
     public static let maxPageSize = 100
 
     /// Creates a query; `page` < 1 or `pageSize` outside 1–100 is a ``ValidationError``.
@@ -42,12 +44,16 @@ public struct TaskQuery: Sendable, Hashable {
 
 /// One page of a task listing.
 public struct TaskPage: Sendable, Hashable, Codable {
+    /// The tasks of this page, newest first.
     public var items: [BackupTaskSummary]
     /// Tasks matching the query on all pages.
     public var total: Int
+    /// The 1-based page number.
     public var page: Int
+    /// Tasks per page, as requested.
     public var pageSize: Int
 
+    /// Creates a page.
     public init(items: [BackupTaskSummary], total: Int, page: Int, pageSize: Int) {
         self.items = items
         self.total = total
@@ -68,6 +74,7 @@ public struct RetentionPolicy: Sendable, Hashable {
     /// Keep at most this many finished tasks (the newest).
     public var maxFinishedTasks: Int?
 
+    /// Creates a policy; `nil` limits nothing.
     public init(maxAge: Duration? = nil, maxFinishedTasks: Int? = nil) {
         self.maxAge = maxAge
         self.maxFinishedTasks = maxFinishedTasks
