@@ -6,7 +6,7 @@ public import BackupModels
 public protocol DeviceInventory: Sendable {
     /// Every device that can be backed up; the executor applies the filter.
     func devices() async throws -> [Device]
-    /// The credentials for `device` (usually looked up by ``Device/credentialsRef``).
+    /// The credentials for `device` (usually looked up by `Device.credentialsRef`).
     func credentials(for device: Device) async throws -> Credentials
 }
 
@@ -14,12 +14,12 @@ public protocol DeviceInventory: Sendable {
 public struct StaticInventory: DeviceInventory {
     /// The devices, in inventory order.
     public var deviceList: [Device]
-    /// Credentials by ``Device/credentialsRef``.
+    /// Credentials by `Device.credentialsRef`.
     public var credentialsByRef: [String: Credentials]
     /// Credentials for devices without a reference (or with an unknown one, when set).
     public var defaultCredentials: Credentials?
 
-    /// Creates an inventory of `devices`; credentials are looked up by ``Device/credentialsRef`` in
+    /// Creates an inventory of `devices`; credentials are looked up by `Device.credentialsRef` in
     /// `credentialsByRef`, else `defaultCredentials`.
     public init(devices: [Device], credentialsByRef: [String: Credentials] = [:], defaultCredentials: Credentials? = nil) {
         self.deviceList = devices

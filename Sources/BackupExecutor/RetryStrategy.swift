@@ -38,7 +38,7 @@ public struct RandomSource: Sendable {
 /// After failed attempt *n* (1-based) the nominal delay is `baseDelay × multiplier^(n−1)`, capped at
 /// `maxDelay`; the actual delay is the nominal one scaled by a random factor in
 /// `1 − jitter ..< 1 + jitter`, and never more than `maxDelay`. Only retryable errors are retried
-/// (``BackupError/Code/isRetryable``): a wrong password or a changed host key is never tried again.
+/// (`BackupError.Code.isRetryable`): a wrong password or a changed host key is never tried again.
 public struct RetryStrategy: Sendable, Hashable {
     /// The nominal delay after the first failed attempt.
     public var baseDelay: Duration

@@ -12,7 +12,8 @@ public enum DeviceStatus: String, Sendable, Codable, CaseIterable, Hashable {
 ///
 /// A device names its vendor profile (`cisco_ios`, `juniper_junos`, …) and refers to its credentials by
 /// name (`credentials_ref`) instead of carrying secrets: inventories and task records stay free of
-/// passwords. The executor asks its ``CredentialsProvider`` for the secrets when it connects.
+/// passwords. The executor asks its inventory (`DeviceInventory.credentials(for:)`) for the secrets when it
+/// connects.
 public struct Device: Sendable, Codable, Hashable, Identifiable {
     /// Inventory id (`device_id` in results).
     public var id: DeviceID
@@ -28,8 +29,8 @@ public struct Device: Sendable, Codable, Hashable, Identifiable {
     public var status: DeviceStatus
     /// Groups or tags the device belongs to.
     public var groups: [String]
-    /// The name under which the ``CredentialsProvider`` finds this device's credentials; `nil` means the
-    /// provider's default.
+    /// The name under which the inventory finds this device's credentials; `nil` means the inventory's
+    /// default credentials.
     public var credentialsRef: String?
 
     /// Creates a device; the port defaults to 22, the status to online.

@@ -39,7 +39,7 @@ public struct ArchiveReceipt: Sendable, Hashable {
 
 /// Where backed-up configurations go.
 ///
-/// Errors are ``BackupError``s with code `ARCHIVE_FAILED` (not retried: the device is fine, the disk is
+/// Errors are `BackupError`s with code `ARCHIVE_FAILED` (not retried: the device is fine, the disk is
 /// not).
 public protocol ConfigArchive: Sendable {
     /// Stores `config` as the current configuration of `device`.

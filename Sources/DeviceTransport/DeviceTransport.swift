@@ -157,7 +157,7 @@ public struct ShellOptions: Sendable, Hashable {
 /// Opens sessions to devices. Implementations: `LibSSH2Transport` (real SSH) and `MockTransport`
 /// (BackupTestKit).
 ///
-/// Errors thrown are ``BackupError``s with the codes documented on ``BackupError/Code``. Every method
+/// Errors thrown are `BackupError`s with the codes documented on `BackupError.Code`. Every method
 /// honours task cancellation.
 public protocol DeviceTransport: Sendable {
     /// Connects, verifies the host key and authenticates.

@@ -28,7 +28,7 @@ public struct TaskQuery: Sendable, Hashable {
     /// The largest allowed ``pageSize``.
     public static let maxPageSize = 100
 
-    /// Creates a query; `page` < 1 or `pageSize` outside 1–100 is a ``ValidationError``.
+    /// Creates a query; `page` < 1 or `pageSize` outside 1–100 is a `ValidationError`.
     public init(status: BackupTaskStatus? = nil, page: Int = 1, pageSize: Int = 20) throws(ValidationError) {
         var violations: [FieldViolation] = []
         if page < 1 { violations.append(FieldViolation(field: "page", value: String(page), allowed: "1 or more")) }
@@ -92,7 +92,7 @@ public struct RetentionPolicy: Sendable, Hashable {
 /// - when a method returns, the change is as durable as the store promises (the file store: on disk);
 /// - no secret is ever stored (the models carry none).
 ///
-/// Errors are ``BackupError``s: `STORE_FAILED` for I/O problems, `TASK_NOT_FOUND` for unknown ids.
+/// Errors are `BackupError`s: `STORE_FAILED` for I/O problems, `TASK_NOT_FOUND` for unknown ids.
 public protocol TaskStore: Sendable {
     /// Stores a new task — or, when a task with the same idempotency key exists, returns that one.
     func create(_ task: BackupTask) async throws -> TaskCreation
