@@ -10,17 +10,17 @@ import Synchronization
 
 /// Runs batch backups as durable tasks.
 ///
-/// Submit a ``BackupFilter`` (or an explicit device list through ``BackupFilter/deviceIDs``) and get a
+/// Submit a `BackupFilter` (or an explicit device list through `BackupFilter.deviceIDs`) and get a
 /// task back at once (`async_execute`, the default) or when it has finished. The executor then, for
 /// every selected device:
-/// - waits for a session slot: at most ``BackupFilter/maxConcurrent`` devices of the task and at most
+/// - waits for a session slot: at most `BackupFilter.maxConcurrent` devices of the task and at most
 ///   ``BackupExecutorConfiguration/maxConcurrentSessions`` sessions in all; waiting work starts
 ///   high → normal → low priority, first come first served within a priority;
-/// - connects through the ``DeviceTransport``, lets the ``ConfigRetriever`` fetch the configuration and
-///   closes, all within the per-device ``BackupFilter/timeout`` (`DEVICE_TIMEOUT` otherwise);
-/// - retries retryable errors up to ``BackupFilter/retryCount`` times with exponential backoff and jitter
+/// - connects through the `DeviceTransport`, lets the `ConfigRetriever` fetch the configuration and
+///   closes, all within the per-device `BackupFilter.timeout` (`DEVICE_TIMEOUT` otherwise);
+/// - retries retryable errors up to `BackupFilter.retryCount` times with exponential backoff and jitter
 ///   (``RetryStrategy``); never retries `AUTH_FAILED`, `HOST_KEY_MISMATCH` and the like;
-/// - stores the configuration in the ``ConfigArchive`` and records the result in the ``TaskStore``.
+/// - stores the configuration in the `ConfigArchive` and records the result in the `TaskStore`.
 ///
 /// Tasks can be cancelled (``cancel(taskID:)`` or by cancelling the Swift task awaiting a synchronous
 /// submission); progress is streamed live (``events(for:)``); an error escaping the store or the
@@ -30,6 +30,7 @@ import Synchronization
 /// graceful shutdown. Tasks submitted before ``run()`` wait `pending`. ``withRunning(_:)`` runs it around
 /// a closure.
 public final class BackupExecutor: Service, Sendable {
+    /// The settings the executor was created with.
     public let configuration: BackupExecutorConfiguration
 
     private let inventory: any DeviceInventory
@@ -67,7 +68,7 @@ public final class BackupExecutor: Service, Sendable {
     ///   - transport: how sessions are opened (`LibSSH2Transport`, or `MockTransport` in tests).
     ///   - retriever: how a config is fetched over a session (vendor profiles).
     ///   - archive: where configs go.
-    ///   - store: where tasks are kept (``InMemoryTaskStore`` by default; use a file store for durability).
+    ///   - store: where tasks are kept (`InMemoryTaskStore` by default; use a file store for durability).
     ///   - notifier: told about finished tasks submitted with `notify_on_complete`.
     ///   - clock: the clock for timeouts and backoff (inject a manual clock in tests).
     ///   - random: the source of backoff jitter.
@@ -212,8 +213,8 @@ public final class BackupExecutor: Service, Sendable {
     /// task, and the call returns it `cancelled`). With an `idempotencyKey` that was used before, it returns that task instead of creating a
     /// new one — also across restarts when the store is durable.
     ///
-    /// - Throws: ``ValidationError`` for a filter outside ``BackupExecutorConfiguration/policy``;
-    ///   ``BackupError`` `SHUTTING_DOWN`, `STORE_FAILED`, or the inventory's error.
+    /// - Throws: `ValidationError` for a filter outside ``BackupExecutorConfiguration/policy``;
+    ///   `BackupError` `SHUTTING_DOWN`, `STORE_FAILED`, or the inventory's error.
     public func submit(_ filter: BackupFilter, createdBy: String? = nil, idempotencyKey: String? = nil) async throws -> BackupTask {
         try filter.validate(against: configuration.policy)
         try ensureAccepting()
@@ -252,8 +253,10 @@ public final class BackupExecutor: Service, Sendable {
 
     /// Waits until a task has finished and returns it.
     ///
-    /// - Parameter cancelTaskOnCancellation: when the waiting Swift task is cancelled, also cancel the
-    ///   backup task (otherwise the wait just ends with `CancellationError`).
+    /// - Parameters:
+    ///   - taskID: the task's id.
+    ///   - cancelTaskOnCancellation: when the waiting Swift task is cancelled, also cancel the backup task
+    ///     (otherwise the wait just ends with `CancellationError`).
     public func waitForCompletion(of taskID: String, cancelTaskOnCancellation: Bool = false) async throws -> BackupTask {
         try await finalTask(taskID, cancelOnCancellation: cancelTaskOnCancellation)
     }

@@ -32,6 +32,17 @@ public struct BackupExecutorConfiguration: Sendable {
     /// stay unfinished and are recovered (per ``recovery``) on the next start.
     public var shutdownGracePeriod: Duration
 
+    /// Creates a configuration; every parameter has a default.
+    ///
+    /// - Parameters:
+    ///   - policy: the allowed ranges of submitted filters.
+    ///   - maxConcurrentSessions: the most sessions open at once across all tasks (positive).
+    ///   - retryStrategy: the backoff between attempts.
+    ///   - hostKeyPolicy: strict checking against `~/.ssh/known_hosts` by default.
+    ///   - transportTimeouts: connect, authentication and idle-read limits.
+    ///   - eventBufferLimit: events buffered per subscriber before the oldest are dropped.
+    ///   - recovery: what to do with tasks a previous process left unfinished.
+    ///   - shutdownGracePeriod: how long running devices may go on after a graceful shutdown began.
     public init(
         policy: BackupPolicy = .default,
         maxConcurrentSessions: Int = 50,

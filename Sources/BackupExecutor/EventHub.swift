@@ -181,12 +181,12 @@ final class EventSubscriber: Sendable {
     func cancel() { onTerminate() }
 }
 
-/// A live stream of one task's events: first a ``BackupEvent/Kind/snapshot(_:)`` of the task as it is,
-/// then every event until ``BackupEvent/Kind/taskFinished(_:)``, after which the stream ends.
+/// A live stream of one task's events: first a `BackupEvent.Kind.snapshot(_:)` of the task as it is,
+/// then every event until `BackupEvent.Kind.taskFinished(_:)`, after which the stream ends.
 ///
 /// Each stream has its own bounded buffer (``BackupExecutorConfiguration/eventBufferLimit``): a slow
 /// consumer loses the oldest events (and is told how many with
-/// ``BackupEvent/Kind/eventsDropped(count:)``) but never slows the backup. Cancelling the consuming
+/// `BackupEvent.Kind.eventsDropped(count:)`) but never slows the backup. Cancelling the consuming
 /// task or dropping the iterator unsubscribes.
 public struct BackupEventStream: AsyncSequence, Sendable {
     public typealias Element = BackupEvent

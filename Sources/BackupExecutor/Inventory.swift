@@ -6,18 +6,21 @@ public import BackupModels
 public protocol DeviceInventory: Sendable {
     /// Every device that can be backed up; the executor applies the filter.
     func devices() async throws -> [Device]
-    /// The credentials for `device` (usually looked up by ``Device/credentialsRef``).
+    /// The credentials for `device` (usually looked up by `Device.credentialsRef`).
     func credentials(for device: Device) async throws -> Credentials
 }
 
 /// A fixed inventory: a device list and credentials by reference name.
 public struct StaticInventory: DeviceInventory {
+    /// The devices, in inventory order.
     public var deviceList: [Device]
-    /// Credentials by ``Device/credentialsRef``.
+    /// Credentials by `Device.credentialsRef`.
     public var credentialsByRef: [String: Credentials]
     /// Credentials for devices without a reference (or with an unknown one, when set).
     public var defaultCredentials: Credentials?
 
+    /// Creates an inventory of `devices`; credentials are looked up by `Device.credentialsRef` in
+    /// `credentialsByRef`, else `defaultCredentials`.
     public init(devices: [Device], credentialsByRef: [String: Credentials] = [:], defaultCredentials: Credentials? = nil) {
         self.deviceList = devices
         self.credentialsByRef = credentialsByRef
@@ -40,6 +43,7 @@ public struct StaticInventory: DeviceInventory {
 ///
 /// Errors thrown by a notifier are logged and never change the task.
 public protocol BackupNotifier: Sendable {
+    /// Called once when a task submitted with `notify_on_complete` has finished, with the final task.
     func taskDidFinish(_ task: BackupTask) async throws
 }
 
@@ -47,7 +51,9 @@ public protocol BackupNotifier: Sendable {
 public struct ClosureNotifier: BackupNotifier {
     private let body: @Sendable (BackupTask) async throws -> Void
 
+    /// Creates a notifier that calls `body` with each finished task.
     public init(_ body: @escaping @Sendable (BackupTask) async throws -> Void) { self.body = body }
 
+    /// Calls the closure with the finished task.
     public func taskDidFinish(_ task: BackupTask) async throws { try await body(task) }
 }

@@ -38,14 +38,18 @@ public struct RandomSource: Sendable {
 /// After failed attempt *n* (1-based) the nominal delay is `baseDelay × multiplier^(n−1)`, capped at
 /// `maxDelay`; the actual delay is the nominal one scaled by a random factor in
 /// `1 − jitter ..< 1 + jitter`, and never more than `maxDelay`. Only retryable errors are retried
-/// (``BackupError/Code/isRetryable``): a wrong password or a changed host key is never tried again.
+/// (`BackupError.Code.isRetryable`): a wrong password or a changed host key is never tried again.
 public struct RetryStrategy: Sendable, Hashable {
+    /// The nominal delay after the first failed attempt.
     public var baseDelay: Duration
+    /// The factor by which the nominal delay grows per further attempt (at least 1).
     public var multiplier: Double
+    /// The longest delay, jitter included.
     public var maxDelay: Duration
     /// Relative jitter, `0...1` (0.2 = ±20 %).
     public var jitter: Double
 
+    /// Creates a strategy; the defaults give 2 s, 4 s, 8 s, … up to 2 min, ±20 %.
     public init(baseDelay: Duration = .seconds(2), multiplier: Double = 2, maxDelay: Duration = .seconds(120), jitter: Double = 0.2) {
         precondition(multiplier >= 1, "multiplier must be at least 1")
         precondition((0...1).contains(jitter), "jitter must be within 0...1")

@@ -114,6 +114,13 @@ public struct BackupError: Error, Sendable, Hashable, Codable, CustomStringConve
     /// For ``Code/maxRetriesExceeded``: the code of the last attempt's error.
     public var cause: Code?
 
+    /// Creates an error.
+    ///
+    /// - Parameters:
+    ///   - code: the machine-readable code.
+    ///   - message: what went wrong, for people; never put a secret in it.
+    ///   - hint: what the user can do about it.
+    ///   - cause: for ``Code/maxRetriesExceeded``, the code of the last attempt's error.
     public init(_ code: Code, _ message: String, hint: String? = nil, cause: Code? = nil) {
         self.code = code
         self.message = message

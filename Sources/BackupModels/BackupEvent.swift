@@ -2,11 +2,16 @@ public import Foundation
 
 /// A task's counters at the moment of an event.
 public struct BackupProgress: Sendable, Codable, Hashable {
+    /// Devices selected for the task.
     public var total: Int
+    /// Devices with a final result.
     public var completed: Int
+    /// Devices backed up successfully.
     public var successCount: Int
+    /// Devices that failed (including cancelled ones).
     public var failedCount: Int
 
+    /// Creates counters.
     public init(total: Int, completed: Int = 0, successCount: Int = 0, failedCount: Int = 0) {
         self.total = total
         self.completed = completed
@@ -85,13 +90,18 @@ public struct BackupEvent: Sendable, Codable, Hashable {
         }
     }
 
+    /// The task the event belongs to.
     public var taskID: String
     /// Increases by one per event of the task (snapshots and drop markers repeat the last number).
     public var sequence: UInt64
+    /// When the event happened.
     public var timestamp: Date
+    /// The task's counters right after the event.
     public var progress: BackupProgress
+    /// What happened.
     public var kind: Kind
 
+    /// Creates an event.
     public init(taskID: String, sequence: UInt64, timestamp: Date, progress: BackupProgress, kind: Kind) {
         self.taskID = taskID
         self.sequence = sequence

@@ -1,7 +1,10 @@
 /// The priority of a backup task; waiting work starts high → normal → low.
 public enum BackupPriority: String, Sendable, Codable, CaseIterable, Hashable, Comparable {
+    /// Runs after normal and high priority work.
     case low
+    /// The default.
     case normal
+    /// Runs before normal and low priority work.
     case high
 
     var rank: Int {
@@ -21,10 +24,14 @@ public enum BackupPriority: String, Sendable, Codable, CaseIterable, Hashable, C
 /// 0–5. An executor may widen it (a large fleet wants hundreds of concurrent sessions); values outside the
 /// policy are rejected, never silently clamped.
 public struct BackupPolicy: Sendable, Hashable, Codable {
+    /// Allowed `max_concurrent` (devices of one task backed up at once); 1–10 by default.
     public var maxConcurrent: ClosedRange<Int>
+    /// Allowed `timeout` per attempt, in seconds; 60–3600 by default.
     public var timeoutSeconds: ClosedRange<Int>
+    /// Allowed `retry_count`; 0–5 by default.
     public var retryCount: ClosedRange<Int>
 
+    /// Creates a policy; the defaults are the seed's ranges.
     public init(
         maxConcurrent: ClosedRange<Int> = 1...10,
         timeoutSeconds: ClosedRange<Int> = 60...3600,
@@ -53,6 +60,7 @@ public struct FieldViolation: Sendable, Hashable, Codable, CustomStringConvertib
     /// What is allowed, such as `1...10` or `online, offline, maintenance`.
     public var allowed: String
 
+    /// Creates a violation.
     public init(field: String, value: String, allowed: String) {
         self.field = field
         self.value = value
@@ -64,8 +72,10 @@ public struct FieldViolation: Sendable, Hashable, Codable, CustomStringConvertib
 
 /// A request that failed validation; lists every bad field (the seed expects a 422-style answer).
 public struct ValidationError: Error, Sendable, Hashable, Codable, CustomStringConvertible {
+    /// Every field that broke the rules, in field order.
     public var violations: [FieldViolation]
 
+    /// Creates an error listing `violations`.
     public init(violations: [FieldViolation]) { self.violations = violations }
 
     public var description: String {

@@ -5,11 +5,17 @@ public import Foundation
 /// `pending` → `running` → one of the final states: `completed` (every device succeeded), `partial`
 /// (some failed), `failed` (all failed, or the task itself failed), `cancelled`.
 public enum BackupTaskStatus: String, Sendable, Codable, CaseIterable, Hashable {
+    /// Submitted, not started yet (waiting for the executor or for session slots).
     case pending
+    /// Devices are being backed up.
     case running
+    /// Every device succeeded, or no device matched the filter.
     case completed
+    /// Some devices succeeded, some failed.
     case partial
+    /// Every device failed, or the task itself failed (see ``BackupTaskSummary/error``).
     case failed
+    /// Cancelled; finished devices keep their results, the others are `CANCELLED`.
     case cancelled
 
     /// Whether the task has ended.
@@ -30,22 +36,33 @@ public enum BackupTaskStatus: String, Sendable, Codable, CaseIterable, Hashable 
 
 /// Everything about a task except its per-device lists: what task listings return.
 public struct BackupTaskSummary: Sendable, Codable, Hashable, Identifiable {
+    /// The task's id (a lower-case UUID), `task_id` on the wire.
     public var taskID: String
+    /// Where the task is in its lifecycle.
     public var status: BackupTaskStatus
     /// Devices selected.
     public var total: Int
     /// Devices with a final result.
     public var completed: Int
+    /// Devices backed up successfully.
     public var successCount: Int
+    /// Devices that failed, cancelled ones included.
     public var failedCount: Int
     /// A human-readable status line.
     public var message: String
+    /// When the task was submitted.
     public var createdAt: Date
+    /// When it started running (first start; a resumed task keeps it).
     public var startedAt: Date?
+    /// When it reached its final status.
     public var completedAt: Date?
+    /// Who submitted it (free text from the submitter).
     public var createdBy: String?
+    /// The scheduling priority, from the filter.
     public var priority: BackupPriority
+    /// The filter it was submitted with.
     public var filter: BackupFilter
+    /// The idempotency key it was submitted with, if any.
     public var idempotencyKey: String?
     /// Why the task itself failed (as opposed to single devices), e.g. `STORE_FAILED` or "interrupted".
     public var error: BackupError?
@@ -60,6 +77,7 @@ public struct BackupTaskSummary: Sendable, Codable, Hashable, Identifiable {
         return (Double(completed) / Double(total) * 10_000).rounded() / 100
     }
 
+    /// Creates a summary (stores and tests; the executor creates tasks).
     public init(
         taskID: String, status: BackupTaskStatus, total: Int, completed: Int = 0, successCount: Int = 0,
         failedCount: Int = 0, message: String, createdAt: Date, startedAt: Date? = nil, completedAt: Date? = nil,
@@ -145,9 +163,13 @@ public struct BackupTaskSummary: Sendable, Codable, Hashable, Identifiable {
 
 /// A failed device as listed in a task's `errors` (the seed's shape).
 public struct TaskErrorEntry: Sendable, Codable, Hashable {
+    /// The failed device; `nil` for the task's own error.
     public var deviceID: DeviceID?
+    /// The failed device's name; `nil` for the task's own error.
     public var deviceName: String?
+    /// Why it failed.
     public var errorCode: BackupError.Code
+    /// The error in words.
     public var errorMessage: String
 
     enum CodingKeys: String, CodingKey {
@@ -164,12 +186,14 @@ public struct TaskErrorEntry: Sendable, Codable, Hashable {
 /// seed's wire format, plus `devices`, `results` and `errors` (failed devices, and the task's own error).
 @dynamicMemberLookup
 public struct BackupTask: Sendable, Codable, Hashable, Identifiable {
+    /// Status, counters, timestamps and the filter.
     public var summary: BackupTaskSummary
     /// The devices selected for this task, in the order they were scheduled.
     public var devices: [DeviceRef]
     /// One final result per finished device, in the order they finished.
     public var results: [DeviceBackupResult]
 
+    /// Creates a task (stores and tests; the executor creates tasks).
     public init(summary: BackupTaskSummary, devices: [DeviceRef], results: [DeviceBackupResult] = []) {
         self.summary = summary
         self.devices = devices
@@ -178,7 +202,9 @@ public struct BackupTask: Sendable, Codable, Hashable, Identifiable {
 
     public var id: String { summary.taskID }
 
+    /// Reads a summary field directly: `task.status`, `task.successCount`.
     public subscript<T>(dynamicMember keyPath: KeyPath<BackupTaskSummary, T>) -> T { summary[keyPath: keyPath] }
+    /// Reads or writes a summary field directly.
     public subscript<T>(dynamicMember keyPath: WritableKeyPath<BackupTaskSummary, T>) -> T {
         get { summary[keyPath: keyPath] }
         set { summary[keyPath: keyPath] = newValue }

@@ -67,6 +67,7 @@ public struct Credentials: Sendable, Hashable, CustomStringConvertible, CustomDe
     /// The secret for `enable` (privileged mode) on devices that need it.
     public var enableSecret: Secret?
 
+    /// Creates credentials; give a password, a private key, or both.
     public init(
         username: String,
         password: Secret? = nil,

@@ -1,7 +1,10 @@
 /// The operational status of a device in the inventory, used by `filter_status`.
 public enum DeviceStatus: String, Sendable, Codable, CaseIterable, Hashable {
+    /// In service: the usual target of a nightly backup.
     case online
+    /// Known to be down or unreachable.
     case offline
+    /// In a maintenance window.
     case maintenance
 }
 
@@ -9,7 +12,8 @@ public enum DeviceStatus: String, Sendable, Codable, CaseIterable, Hashable {
 ///
 /// A device names its vendor profile (`cisco_ios`, `juniper_junos`, …) and refers to its credentials by
 /// name (`credentials_ref`) instead of carrying secrets: inventories and task records stay free of
-/// passwords. The executor asks its ``CredentialsProvider`` for the secrets when it connects.
+/// passwords. The executor asks its inventory (`DeviceInventory.credentials(for:)`) for the secrets when it
+/// connects.
 public struct Device: Sendable, Codable, Hashable, Identifiable {
     /// Inventory id (`device_id` in results).
     public var id: DeviceID
@@ -25,10 +29,11 @@ public struct Device: Sendable, Codable, Hashable, Identifiable {
     public var status: DeviceStatus
     /// Groups or tags the device belongs to.
     public var groups: [String]
-    /// The name under which the ``CredentialsProvider`` finds this device's credentials; `nil` means the
-    /// provider's default.
+    /// The name under which the inventory finds this device's credentials; `nil` means the inventory's
+    /// default credentials.
     public var credentialsRef: String?
 
+    /// Creates a device; the port defaults to 22, the status to online.
     public init(
         id: DeviceID,
         name: String,
@@ -76,10 +81,14 @@ public struct Device: Sendable, Codable, Hashable, Identifiable {
 
 /// What a task remembers of a device it backs up: enough to report and to resume, nothing secret.
 public struct DeviceRef: Sendable, Codable, Hashable {
+    /// The device's inventory id.
     public var id: DeviceID
+    /// The device's name.
     public var name: String
+    /// The device's vendor profile name.
     public var vendor: String
 
+    /// Creates a reference.
     public init(id: DeviceID, name: String, vendor: String) {
         self.id = id
         self.name = name

@@ -5,8 +5,11 @@ public import Foundation
 /// A task holds exactly one final result per device. Wire names follow the seed (`device_id`,
 /// `config_id`, `git_commit_id`, `error_code`, `execution_time`, …).
 public struct DeviceBackupResult: Sendable, Codable, Hashable {
+    /// The device's inventory id.
     public var deviceID: DeviceID
+    /// The device's name at the time of the backup.
     public var deviceName: String
+    /// Whether the configuration was fetched and archived.
     public var success: Bool
     /// Content hash (SHA-256, hex) of the stored configuration.
     public var configID: String?
@@ -16,7 +19,9 @@ public struct DeviceBackupResult: Sendable, Codable, Hashable {
     public var gitCommitID: String?
     /// Whether the configuration differs from the previous backup of this device.
     public var changed: Bool?
+    /// Why the device failed; `nil` on success.
     public var errorCode: BackupError.Code?
+    /// The error in words (with its hint); never contains secrets.
     public var errorMessage: String?
     /// For `MAX_RETRIES_EXCEEDED`: the code of the last attempt's error.
     public var causeCode: BackupError.Code?
@@ -24,9 +29,12 @@ public struct DeviceBackupResult: Sendable, Codable, Hashable {
     public var executionTime: Double
     /// Attempts made (1 + retries).
     public var attempts: Int
+    /// When the first attempt started; `nil` for a device that never started (cancelled while waiting).
     public var startedAt: Date?
+    /// When the result became final.
     public var finishedAt: Date
 
+    /// Creates a result (stores and tests; the executor creates results).
     public init(
         deviceID: DeviceID, deviceName: String, success: Bool, configID: String? = nil, configSize: Int? = nil,
         gitCommitID: String? = nil, changed: Bool? = nil, errorCode: BackupError.Code? = nil,
@@ -85,9 +93,12 @@ public struct DeviceBackupResult: Sendable, Codable, Hashable {
 
 /// One entry of a device's backup history: a result and the task it belongs to.
 public struct DeviceHistoryEntry: Sendable, Codable, Hashable {
+    /// The task the result belongs to.
     public var taskID: String
+    /// The device's result in that task.
     public var result: DeviceBackupResult
 
+    /// Creates an entry.
     public init(taskID: String, result: DeviceBackupResult) {
         self.taskID = taskID
         self.result = result

@@ -8,6 +8,7 @@ package struct BlockingIOPool: Sendable {
     /// A shared pool for the library's own blocking calls.
     package static let shared = BlockingIOPool(label: "DeviceBackup.blocking-io")
 
+    /// Creates a pool on its own dispatch queue: concurrent, or `serial` to run one call at a time.
     package init(label: String, serial: Bool = false) {
         queue = DispatchQueue(label: label, qos: .utility, attributes: serial ? [] : [.concurrent])
     }

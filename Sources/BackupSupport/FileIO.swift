@@ -8,10 +8,14 @@ import Darwin
 
 /// An `errno`-carrying failure of a file operation.
 package struct FileIOError: Error, Sendable, CustomStringConvertible {
+    /// The failed call, such as `open` or `fsync`.
     package var operation: String
+    /// The file it was called on.
     package var path: String
+    /// The `errno` it failed with.
     package var errnoCode: Int32
 
+    /// Creates an error for `operation` on `path` that failed with `errno`.
     package init(_ operation: String, path: String, errno: Int32) {
         self.operation = operation
         self.path = path
@@ -125,6 +129,7 @@ package enum FileIO {
         if unlink(path) != 0, errno != ENOENT { throw FileIOError("unlink", path: path, errno: errno) }
     }
 
+    /// The directory part of `path` (`.` when it has none, `/` for a file in the root).
     package static func directoryName(_ path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])

@@ -20,6 +20,7 @@ package struct SHA256Digest: Sendable {
         0x748f_82ee, 0x78a5_636f, 0x84c8_7814, 0x8cc7_0208, 0x90be_fffa, 0xa450_6ceb, 0xbef9_a3f7, 0xc671_78f2,
     ]
 
+    /// Starts a new hash.
     package init() {}
 
     /// Hashes `bytes` in one call.
@@ -37,6 +38,7 @@ package struct SHA256Digest: Sendable {
         hash(bytes).hexString
     }
 
+    /// Adds `data` to the hash.
     package mutating func update(_ data: [UInt8]) {
         data.withUnsafeBufferPointer { update($0) }
     }
@@ -61,6 +63,7 @@ package struct SHA256Digest: Sendable {
         if index < data.count { buffer.append(contentsOf: data[index...]) }
     }
 
+    /// Ends the hash and returns the 32-byte digest.
     package mutating func finalize() -> [UInt8] {
         let bitLength = length &* 8
         var tail = buffer

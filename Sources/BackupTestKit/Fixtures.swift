@@ -20,16 +20,20 @@ public struct CapturingLogHandler: LogHandler {
     /// The captured lines, shared by every copy of the handler.
     public final class Storage: Sendable {
         private let lines = Mutex<[String]>([])
+        /// Creates empty storage.
         public init() {}
         /// Every line logged so far: level, message and metadata.
         public var all: [String] { lines.withLock { $0 } }
         func append(_ line: String) { lines.withLock { $0.append(line) } }
     }
 
+    /// Where the lines go.
     public let storage: Storage
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level
 
+    /// Creates a handler writing into `storage`; pass it to `Logger(label:factory:)` or use
+    /// ``logger(_:label:level:)``.
     public init(storage: Storage, logLevel: Logger.Level = .trace) {
         self.storage = storage
         self.logLevel = logLevel
@@ -54,7 +58,10 @@ public struct CapturingLogHandler: LogHandler {
 /// A notifier that records the tasks it was told about.
 public final class RecordingNotifier: BackupNotifier {
     private let tasks = Mutex<[BackupTask]>([])
+    /// Creates a notifier that has recorded nothing.
     public init() {}
+    /// The finished tasks it was told about, in order.
     public var notified: [BackupTask] { tasks.withLock { $0 } }
+    /// Records `task`.
     public func taskDidFinish(_ task: BackupTask) async throws { tasks.withLock { $0.append(task) } }
 }

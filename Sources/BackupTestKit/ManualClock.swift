@@ -11,13 +11,17 @@ import Synchronization
 /// clock.advance(by: .seconds(5))
 /// ```
 public final class ManualClock: Clock, Sendable {
+    /// A point in time of a ``ManualClock``.
     public struct Instant: InstantProtocol, Sendable, Hashable, Comparable {
         /// Time since the clock's start.
         public var offset: Duration
 
+        /// The instant `offset` after the clock's start.
         public init(offset: Duration) { self.offset = offset }
 
+        /// The instant `duration` later.
         public func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
+        /// The time from this instant to `other`.
         public func duration(to other: Instant) -> Duration { other.offset - offset }
         public static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.offset < rhs.offset }
     }
@@ -45,9 +49,12 @@ public final class ManualClock: Clock, Sendable {
 
     private let state = Mutex(State())
 
+    /// Creates a clock at offset zero with no sleepers.
     public init() {}
 
+    /// The current instant: moves only with ``advance(by:)`` and ``advanceToNextDeadline()``.
     public var now: Instant { state.withLock { $0.now } }
+    /// One nanosecond.
     public var minimumResolution: Duration { .nanoseconds(1) }
 
     /// How many tasks are sleeping on this clock right now.
@@ -64,6 +71,8 @@ public final class ManualClock: Clock, Sendable {
         }
     }
 
+    /// Suspends until the clock is advanced to `deadline` (or past it); returns at once for a deadline
+    /// that has passed. Throws `CancellationError` when the sleeping task is cancelled.
     public func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
         let id: UInt64 = state.withLock { state in
             state.nextID += 1

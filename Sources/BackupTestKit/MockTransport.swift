@@ -19,7 +19,7 @@ public enum MockBehavior: Sendable {
     case custom(@Sendable (_ attempt: Int) async throws -> String)
 }
 
-/// A scriptable in-memory ``DeviceTransport`` for tests: each device (by id, else by host) has a
+/// A scriptable in-memory `DeviceTransport` for tests: each device (by id, else by host) has a
 /// ``MockBehavior``; counters record what happened.
 ///
 /// ```swift

@@ -10,6 +10,7 @@ public struct ArchiveContext: Sendable, Hashable {
     /// When the config was fetched.
     public var fetchedAt: Date
 
+    /// Creates a context.
     public init(taskID: String, fetchedAt: Date) {
         self.taskID = taskID
         self.fetchedAt = fetchedAt
@@ -27,6 +28,7 @@ public struct ArchiveReceipt: Sendable, Hashable {
     /// The commit that stored it, for version-controlled archives.
     public var commitID: String?
 
+    /// Creates a receipt.
     public init(configID: String, size: Int, changed: Bool, commitID: String? = nil) {
         self.configID = configID
         self.size = size
@@ -37,7 +39,7 @@ public struct ArchiveReceipt: Sendable, Hashable {
 
 /// Where backed-up configurations go.
 ///
-/// Errors are ``BackupError``s with code `ARCHIVE_FAILED` (not retried: the device is fine, the disk is
+/// Errors are `BackupError`s with code `ARCHIVE_FAILED` (not retried: the device is fine, the disk is
 /// not).
 public protocol ConfigArchive: Sendable {
     /// Stores `config` as the current configuration of `device`.
@@ -61,6 +63,7 @@ public struct ArchiveCommit: Sendable, Hashable {
     /// The devices whose configs the commit holds.
     public var devices: [DeviceID]
 
+    /// Creates a commit record.
     public init(commitID: String, devices: [DeviceID]) {
         self.commitID = commitID
         self.devices = devices

@@ -25,6 +25,7 @@ public enum ArchiveFileNaming: Sendable, Hashable {
 public struct DirectoryArchive: ConfigArchive {
     /// The directory holding the files.
     public let directory: String
+    /// How file names are derived from devices.
     public let naming: ArchiveFileNaming
     /// fsync files and the directory (on by default; off only for tests and benchmarks).
     public let durable: Bool
@@ -81,6 +82,7 @@ public struct DirectoryArchive: ConfigArchive {
 public final class InMemoryArchive: ConfigArchive {
     private let configs = Mutex<[DeviceID: (text: String, id: String)]>([:])
 
+    /// Creates an empty archive.
     public init() {}
 
     public func store(_ config: RetrievedConfig, for device: DeviceRef, context: ArchiveContext) async throws -> ArchiveReceipt {

@@ -37,8 +37,10 @@ public final class GitArchive: ConfigArchive {
     ///   - repository: the repository's top directory.
     ///   - subdirectory: where config files go inside it (default: the top directory).
     ///   - naming: file names (by device id or name).
-    ///   - authorName / authorEmail: the commits' author and committer (so commits work on machines
-    ///     without a git identity).
+    ///   - create: create the directory and run `git init` when there is no repository yet.
+    ///   - authorName: the commits' author and committer name (so commits work on machines without a
+    ///     git identity).
+    ///   - authorEmail: the commits' author and committer e-mail.
     ///   - gitExecutable: path of `git` (found on `PATH` by default).
     public init(
         repository: String, subdirectory: String? = nil, naming: ArchiveFileNaming = .deviceName, create: Bool = true,

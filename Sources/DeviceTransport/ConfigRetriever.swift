@@ -6,6 +6,7 @@ public struct RetrievedConfig: Sendable, Hashable {
     /// The configuration text.
     public var text: String
 
+    /// Wraps `text`.
     public init(text: String) { self.text = text }
 
     /// The UTF-8 size in bytes.
@@ -42,6 +43,7 @@ public struct ExecCommandRetriever: ConfigRetriever {
     /// Limit of one command, beyond the transport's idle timeout.
     public var commandTimeout: Duration?
 
+    /// Creates a retriever that runs `show running-config` on every device unless told otherwise.
     public init(
         commandsByVendor: [String: [String]] = [:], defaultCommands: [String]? = ["show running-config"],
         commandTimeout: Duration? = nil

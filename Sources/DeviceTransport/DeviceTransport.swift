@@ -26,11 +26,16 @@ public enum HostKeyPolicy: Sendable, Hashable, CustomStringConvertible {
 /// SSH algorithm preferences, most preferred first, in OpenSSH names. `nil` keeps the transport's
 /// default. Old devices need old algorithms (`diffie-hellman-group14-sha1`, `aes128-cbc`, `ssh-rsa`).
 public struct AlgorithmPreferences: Sendable, Hashable, Codable {
+    /// Key exchange methods (`kex` in profiles), such as `diffie-hellman-group14-sha1`.
     public var keyExchange: [String]?
+    /// Host key algorithms (`host_key`), such as `ssh-rsa`.
     public var hostKey: [String]?
+    /// Ciphers, such as `aes128-ctr` or `aes128-cbc`, for both directions.
     public var ciphers: [String]?
+    /// MACs, such as `hmac-sha2-256`, for both directions.
     public var macs: [String]?
 
+    /// Creates preferences; `nil` keeps the transport's default for that category.
     public init(keyExchange: [String]? = nil, hostKey: [String]? = nil, ciphers: [String]? = nil, macs: [String]? = nil) {
         self.keyExchange = keyExchange
         self.hostKey = hostKey
@@ -57,6 +62,7 @@ public struct TransportTimeouts: Sendable, Hashable {
     /// The whole session → `DEVICE_TIMEOUT`; `nil` for no limit (the executor bounds attempts anyway).
     public var session: Duration?
 
+    /// Creates time limits; the defaults suit most devices (15 s connect, 20 s authentication, 30 s idle).
     public init(
         connect: Duration = .seconds(15), authentication: Duration = .seconds(20), idleRead: Duration = .seconds(30),
         session: Duration? = nil
@@ -72,15 +78,20 @@ public struct TransportTimeouts: Sendable, Hashable {
 public struct ConnectionTarget: Sendable, Hashable {
     /// Host name, IPv4 or IPv6 address.
     public var host: String
+    /// SSH port.
     public var port: Int
     /// The inventory device this session is for (for logs and errors).
     public var deviceID: DeviceID?
+    /// How the server's host key is checked.
     public var hostKeyPolicy: HostKeyPolicy
+    /// SSH algorithm preferences (old devices need old algorithms).
     public var algorithms: AlgorithmPreferences
+    /// Time limits of the session.
     public var timeouts: TransportTimeouts
     /// Interval of SSH keepalives; `nil` disables them.
     public var keepaliveInterval: Duration?
 
+    /// Creates a target.
     public init(
         host: String, port: Int = 22, deviceID: DeviceID? = nil, hostKeyPolicy: HostKeyPolicy,
         algorithms: AlgorithmPreferences = .init(), timeouts: TransportTimeouts = .init(),
@@ -103,11 +114,14 @@ public struct ConnectionTarget: Sendable, Hashable {
 
 /// The output of one command run on an exec channel.
 public struct CommandOutput: Sendable, Hashable {
+    /// Everything the command wrote to standard output.
     public var stdout: [UInt8]
+    /// Everything the command wrote to standard error.
     public var stderr: [UInt8]
     /// The exit status, when the server sent one.
     public var exitStatus: Int32?
 
+    /// Creates an output.
     public init(stdout: [UInt8], stderr: [UInt8] = [], exitStatus: Int32? = 0) {
         self.stdout = stdout
         self.stderr = stderr
@@ -124,11 +138,14 @@ public struct CommandOutput: Sendable, Hashable {
 public struct ShellOptions: Sendable, Hashable {
     /// Terminal type sent with the PTY request.
     public var terminalType: String
+    /// Terminal width in characters; wide, so long configuration lines are not wrapped.
     public var columns: Int
+    /// Terminal height in lines.
     public var rows: Int
     /// Request a PTY (most network CLIs need one).
     public var requestPTY: Bool
 
+    /// Creates shell options.
     public init(terminalType: String = "vt100", columns: Int = 511, rows: Int = 24, requestPTY: Bool = true) {
         self.terminalType = terminalType
         self.columns = columns
@@ -140,7 +157,7 @@ public struct ShellOptions: Sendable, Hashable {
 /// Opens sessions to devices. Implementations: `LibSSH2Transport` (real SSH) and `MockTransport`
 /// (BackupTestKit).
 ///
-/// Errors thrown are ``BackupError``s with the codes documented on ``BackupError/Code``. Every method
+/// Errors thrown are `BackupError`s with the codes documented on `BackupError.Code`. Every method
 /// honours task cancellation.
 public protocol DeviceTransport: Sendable {
     /// Connects, verifies the host key and authenticates.

@@ -12,26 +12,26 @@ public import Logging
 /// (host names resolve on a separate pool; files are read off the pool too).
 ///
 /// What a connection does, in order:
-/// 1. reads the known-hosts file (for ``HostKeyPolicy/strict(knownHostsFile:)`` and
-///    ``HostKeyPolicy/trustOnFirstUse(knownHostsFile:)``) and a private key file, if any;
-/// 2. resolves the host and connects (IPv4 or IPv6) within ``TransportTimeouts/connect``;
-/// 3. runs the SSH handshake with the target's ``AlgorithmPreferences`` (also within the connect timeout);
+/// 1. reads the known-hosts file (for `HostKeyPolicy.strict(knownHostsFile:)` and
+///    `HostKeyPolicy.trustOnFirstUse(knownHostsFile:)`) and a private key file, if any;
+/// 2. resolves the host and connects (IPv4 or IPv6) within `TransportTimeouts.connect`;
+/// 3. runs the SSH handshake with the target's `AlgorithmPreferences` (also within the connect timeout);
 /// 4. checks the host key: strict (unknown → `HOST_KEY_UNKNOWN`, different → `HOST_KEY_MISMATCH`),
 ///    trust-on-first-use (an unknown key is appended to the file, then checked strictly), or the
 ///    explicitly unsafe accept-any. Errors quote the key's SHA-256 fingerprint as OpenSSH prints it;
-/// 5. authenticates within ``TransportTimeouts/authentication``: public key (from a file or memory, with
+/// 5. authenticates within `TransportTimeouts.authentication`: public key (from a file or memory, with
 ///    passphrase), then password, then keyboard-interactive (every prompt answered with the password), as
 ///    far as the server offers them. `AUTH_FAILED` lists what was tried and what the server offered.
 ///
 /// Timeouts map to codes: connect and handshake → `CONNECTION_TIMEOUT`; authentication →
-/// `AUTH_FAILED`; no output for ``TransportTimeouts/idleRead`` → `COMMAND_TIMEOUT`; the whole session
-/// (``TransportTimeouts/session``, counted from `connect`) → `DEVICE_TIMEOUT`. A refused connection is
+/// `AUTH_FAILED`; no output for `TransportTimeouts.idleRead` → `COMMAND_TIMEOUT`; the whole session
+/// (`TransportTimeouts.session`, counted from `connect`) → `DEVICE_TIMEOUT`. A refused connection is
 /// `CONNECTION_REFUSED`, an unresolvable or unreachable host `HOST_UNREACHABLE`, a connection that breaks
 /// `CONNECTION_LOST`, an algorithm mismatch `SSH_NEGOTIATION_FAILED`.
 ///
 /// Cancelling the task that awaits any step closes the session at once (socket and all libssh2 memory
 /// released) and throws `CANCELLED`. Apart from an idle timeout on a shell read, any error also closes
-/// the session. Keepalives are sent while waiting for data, every ``ConnectionTarget/keepaliveInterval``.
+/// the session. Keepalives are sent while waiting for data, every `ConnectionTarget.keepaliveInterval`.
 ///
 /// The `Logger` passed to ``connect(to:credentials:logger:)`` gets debug and trace messages; no secret
 /// ever reaches a log message or an error.
@@ -58,7 +58,7 @@ public struct LibSSH2Transport: DeviceTransport {
 
     /// Connects, verifies the host key and authenticates.
     ///
-    /// - Throws: a ``BackupError`` (see the type's documentation for the codes).
+    /// - Throws: a `BackupError` (see the type's documentation for the codes).
     public func connect(to target: ConnectionTarget, credentials: Credentials, logger: Logger) async throws
         -> any DeviceSession
     {
@@ -213,6 +213,6 @@ public struct LibSSH2Transport: DeviceTransport {
 
 extension BackupError.Code {
     /// The SSH key exchange found no algorithm both sides support, or the server's host-key signature did
-    /// not verify. Not retried (the same algorithms fail again): set ``AlgorithmPreferences`` for the device.
+    /// not verify. Not retried (the same algorithms fail again): set `AlgorithmPreferences` for the device.
     public static let sshNegotiationFailed: BackupError.Code = "SSH_NEGOTIATION_FAILED"
 }

@@ -76,7 +76,7 @@ import Darwin
 /// with its process, so a crashed process never blocks the next start. Use a local file system: `flock` over NFS
 /// is not reliable.
 ///
-/// Blocking file I/O and `fsync` run on a ``BlockingIOPool``, never on Swift's cooperative threads. Task records
+/// Blocking file I/O and `fsync` run on a `BlockingIOPool`, never on Swift's cooperative threads. Task records
 /// hold no secrets: the models carry none.
 public final class FileTaskStore: TaskStore {
     /// How a ``FileTaskStore`` writes and repairs its journal.

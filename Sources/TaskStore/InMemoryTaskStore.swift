@@ -176,6 +176,7 @@ package struct TaskIndex: Sendable {
 public final class InMemoryTaskStore: TaskStore {
     private let index = Mutex(TaskIndex())
 
+    /// Creates an empty store.
     public init() {}
 
     public func create(_ task: BackupTask) async throws -> TaskCreation {

@@ -18,15 +18,17 @@ public enum TaskCreation: Sendable, Hashable {
 
 /// Which tasks to list: status filter and paging (newest first).
 public struct TaskQuery: Sendable, Hashable {
+    /// Only tasks with this status; `nil` for all.
     public var status: BackupTaskStatus?
     /// 1-based page number.
     public var page: Int
     /// Tasks per page, 1–``maxPageSize``.
     public var pageSize: Int
 
+    /// The largest allowed ``pageSize``.
     public static let maxPageSize = 100
 
-    /// Creates a query; `page` < 1 or `pageSize` outside 1–100 is a ``ValidationError``.
+    /// Creates a query; `page` < 1 or `pageSize` outside 1–100 is a `ValidationError`.
     public init(status: BackupTaskStatus? = nil, page: Int = 1, pageSize: Int = 20) throws(ValidationError) {
         var violations: [FieldViolation] = []
         if page < 1 { violations.append(FieldViolation(field: "page", value: String(page), allowed: "1 or more")) }
@@ -42,12 +44,16 @@ public struct TaskQuery: Sendable, Hashable {
 
 /// One page of a task listing.
 public struct TaskPage: Sendable, Hashable, Codable {
+    /// The tasks of this page, newest first.
     public var items: [BackupTaskSummary]
     /// Tasks matching the query on all pages.
     public var total: Int
+    /// The 1-based page number.
     public var page: Int
+    /// Tasks per page, as requested.
     public var pageSize: Int
 
+    /// Creates a page.
     public init(items: [BackupTaskSummary], total: Int, page: Int, pageSize: Int) {
         self.items = items
         self.total = total
@@ -68,6 +74,7 @@ public struct RetentionPolicy: Sendable, Hashable {
     /// Keep at most this many finished tasks (the newest).
     public var maxFinishedTasks: Int?
 
+    /// Creates a policy; `nil` limits nothing.
     public init(maxAge: Duration? = nil, maxFinishedTasks: Int? = nil) {
         self.maxAge = maxAge
         self.maxFinishedTasks = maxFinishedTasks
@@ -85,7 +92,7 @@ public struct RetentionPolicy: Sendable, Hashable {
 /// - when a method returns, the change is as durable as the store promises (the file store: on disk);
 /// - no secret is ever stored (the models carry none).
 ///
-/// Errors are ``BackupError``s: `STORE_FAILED` for I/O problems, `TASK_NOT_FOUND` for unknown ids.
+/// Errors are `BackupError`s: `STORE_FAILED` for I/O problems, `TASK_NOT_FOUND` for unknown ids.
 public protocol TaskStore: Sendable {
     /// Stores a new task — or, when a task with the same idempotency key exists, returns that one.
     func create(_ task: BackupTask) async throws -> TaskCreation

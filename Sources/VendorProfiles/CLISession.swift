@@ -38,7 +38,7 @@ public struct CLISessionStatistics: Sendable, Hashable {
     public var pagesAnswered: Int
 }
 
-/// The transport-agnostic engine that drives a vendor CLI over a ``ShellChannel``.
+/// The transport-agnostic engine that drives a vendor CLI over a `ShellChannel`.
 ///
 /// ``start()`` waits for the prompt (answering login questions), learns the hostname, enters privileged
 /// mode and runs the profile's session commands; ``run(_:timeout:)`` sends one command and returns its
@@ -75,6 +75,12 @@ public final class CLISession {
     /// Creates a session for `profile` over an open shell channel.
     ///
     /// - Parameters:
+    ///   - channel: the open shell channel (a PTY shell of a `DeviceSession`).
+    ///   - profile: the device's vendor profile; it is validated here.
+    ///   - credentials: the login user name (for enable's user name prompt) and the enable secret.
+    ///   - deviceName: the device's name, for messages.
+    ///   - logger: gets debug and trace messages; never a secret.
+    ///   - limits: default timeouts and output limits.
     ///   - clock: measures the login deadline; tests pass a manual clock.
     /// - Throws: ``VendorProfileError`` when the profile is invalid.
     public convenience init<C: Clock>(
@@ -212,7 +218,9 @@ public final class CLISession {
     /// cleaned of `\r`, backspaces, escape sequences and pager marks (which are answered), joined with
     /// `\n` and ending with `\n` unless empty.
     ///
-    /// - Parameter timeout: idle timeout; `nil` uses the profile's, then the limits' default.
+    /// - Parameters:
+    ///   - command: the command line, without a newline (the profile's newline is added).
+    ///   - timeout: idle timeout; `nil` uses the profile's, then the limits' default.
     /// - Throws: `COMMAND_TIMEOUT` when the device stays silent, `CONNECTION_LOST` when it closes the
     ///   channel, `COMMAND_FAILED` when the output exceeds the limit.
     public func run(_ command: String, timeout: Duration? = nil) async throws -> String {

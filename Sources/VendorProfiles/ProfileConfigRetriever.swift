@@ -3,7 +3,7 @@ public import DeviceTransport
 import Foundation
 public import Logging
 
-/// Backs up devices with the vendor profiles of a ``VendorProfileRegistry``: the ``ConfigRetriever`` the
+/// Backs up devices with the vendor profiles of a ``VendorProfileRegistry``: the `ConfigRetriever` the
 /// executor uses for network devices.
 ///
 /// The device's `vendor` names its profile. Shell profiles run through a ``CLISession``; exec profiles run
@@ -33,7 +33,10 @@ public struct ProfileConfigRetriever: ConfigRetriever {
 
     /// Creates a retriever.
     ///
-    /// - Parameter clock: measures login deadlines (tests pass a manual clock).
+    /// - Parameters:
+    ///   - registry: the profiles (the built-ins by default); a device's `vendor` names its profile.
+    ///   - options: secret scrubbing and session limits.
+    ///   - clock: measures login deadlines (tests pass a manual clock).
     public init<C: Clock>(
         registry: VendorProfileRegistry = VendorProfileRegistry(), options: Options = .init(),
         clock: C = ContinuousClock()
