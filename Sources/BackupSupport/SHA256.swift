@@ -43,6 +43,7 @@ package struct SHA256Digest: Sendable {
         data.withUnsafeBufferPointer { update($0) }
     }
 
+    /// Adds bytes to the hash, read in place.
     package mutating func update(_ data: UnsafeBufferPointer<UInt8>) {
         length &+= UInt64(data.count)
         var index = 0

@@ -23,7 +23,7 @@ public struct VendorEmulation: Sendable, Hashable {
     public var anyKeyPrompt: String?
     /// Written after that key (ProCurve repaints its screen with VT100 sequences).
     public var afterAnyKey: String = ""
-    /// Printed before each command's output until ``CommandAction/disableTimestamps`` (IOS-XR's
+    /// Printed before each command's output until ``CommandAction/disableTimestamps(reply:)`` (IOS-XR's
     /// `Sun Nov 29 03:07:07.123 UTC` line); a volatile template.
     public var commandTimestamp: String?
     /// The login name may carry terminal options after this character (RouterOS `admin+ct511w4098h`: the
