@@ -56,6 +56,9 @@ public final class BackupExecutor: Service, Sendable {
         var phase: Phase = .idle
         var hasRun = false
         var active: [String: ActiveTask] = [:]
+        /// Tasks `submit` is writing to the store and has not registered yet: recovery must not take them
+        /// for interrupted ones.
+        var creating: Set<String> = []
         var nextSequence = 0
         var idleWaiters: [CheckedContinuation<Void, Never>] = []
     }
@@ -237,13 +240,24 @@ public final class BackupExecutor: Service, Sendable {
             taskID: UUID().uuidString.lowercased(), status: .pending, total: refs.count,
             message: refs.isEmpty ? "No devices match the filter." : "Queued: \(refs.count) devices.",
             createdAt: now, createdBy: createdBy, priority: filter.priority, filter: filter, idempotencyKey: idempotencyKey)
-        let creation = try await storeCall { try await self.store.create(BackupTask(summary: summary, devices: refs)) }
+        registry.withLock { _ = $0.creating.insert(summary.taskID) }
+        let creation: TaskCreation
+        do {
+            creation = try await storeCall { try await self.store.create(BackupTask(summary: summary, devices: refs)) }
+        } catch {
+            registry.withLock { _ = $0.creating.remove(summary.taskID) }
+            throw error
+        }
         switch creation {
         case .existing(let existing):
+            registry.withLock { _ = $0.creating.remove(summary.taskID) }
             return filter.asyncExecute ? existing : try await finalTask(existing.taskID, cancelOnCancellation: true)
         case .created(let task):
             let known = Dictionary(selected.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-            let active = register(task, knownDevices: known, resumed: false)
+            // Recovery skips the task while it is in `creating`, so this registration is the only one.
+            guard let active = register(task, knownDevices: known, resumed: false, creating: true) else {
+                return filter.asyncExecute ? task : try await finalTask(task.taskID, cancelOnCancellation: true)
+            }
             logger.info("task submitted", metadata: ["task_id": "\(task.taskID)", "devices": "\(refs.count)", "priority": "\(filter.priority.rawValue)"])
             startContinuation.yield(active)
             if filter.asyncExecute { return task }
@@ -329,9 +343,8 @@ public final class BackupExecutor: Service, Sendable {
     @discardableResult
     public func resume(taskID: String) async throws -> BackupTask {
         try ensureAccepting()
-        if registry.withLock({ $0.active[taskID] != nil }) {
-            throw BackupError(.invalidRequest, "Task \(taskID) is already running.", hint: "Wait for it or cancel it.")
-        }
+        let alreadyRunning = BackupError(.invalidRequest, "Task \(taskID) is already running.", hint: "Wait for it or cancel it.")
+        if registry.withLock({ $0.active[taskID] != nil }) { throw alreadyRunning }
         guard let task = try await storeCall({ try await self.store.task(id: taskID) }) else { throw BackupError.taskNotFound(taskID) }
         let resumable = !task.status.isFinal || task.status == .cancelled || task.error?.code == .interrupted
         guard resumable else {
@@ -342,7 +355,8 @@ public final class BackupExecutor: Service, Sendable {
         let rerun = Set(task.results.filter { $0.errorCode == .cancelled }.map(\.deviceID))
         let finished = Set(task.results.map(\.deviceID))
         let devices = task.devices.filter { rerun.contains($0.id) || !finished.contains($0.id) }
-        let active = register(task, knownDevices: nil, resumed: true, devices: devices)
+        // Checked again atomically: another resume (or recovery) may have registered it meanwhile.
+        guard let active = register(task, knownDevices: nil, resumed: true, devices: devices) else { throw alreadyRunning }
         logger.info("resuming task", metadata: ["task_id": "\(taskID)", "devices": "\(devices.count)"])
         startContinuation.yield(active)
         return task
@@ -409,10 +423,22 @@ public final class BackupExecutor: Service, Sendable {
         }
     }
 
+    /// Makes `task` active, unless it already is, or (for recovery and resume) is still being created by
+    /// `submit`: then `nil`. Checking and registering under one lock is what keeps a task from running
+    /// twice when recovery, `submit` and `resume` meet.
+    ///
+    /// - Parameter creating: `submit`'s own registration of the task it is creating.
     private func register(
-        _ task: BackupTask, knownDevices: [DeviceID: Device]?, resumed: Bool, devices: [DeviceRef]? = nil
-    ) -> ActiveTask {
+        _ task: BackupTask, knownDevices: [DeviceID: Device]?, resumed: Bool, devices: [DeviceRef]? = nil,
+        creating: Bool = false
+    ) -> ActiveTask? {
         registry.withLock { registry in
+            if creating {
+                registry.creating.remove(task.taskID)
+            } else if registry.creating.contains(task.taskID) {
+                return nil
+            }
+            guard registry.active[task.taskID] == nil else { return nil }
             registry.nextSequence += 1
             let remaining = devices ?? task.remainingDevices
             let rerun = Set(remaining.map(\.id))
@@ -448,10 +474,10 @@ public final class BackupExecutor: Service, Sendable {
             logger.error("could not list unfinished tasks for recovery", metadata: ["error": "\(BackupError.wrapping(error))"])
             return
         }
-        for task in unfinished where registry.withLock({ $0.active[task.taskID] == nil }) {
+        for task in unfinished where registry.withLock({ $0.active[task.taskID] == nil && !$0.creating.contains(task.taskID) }) {
             switch configuration.recovery {
             case .resume:
-                let active = register(task, knownDevices: nil, resumed: task.status == .running)
+                guard let active = register(task, knownDevices: nil, resumed: task.status == .running) else { continue }
                 logger.notice("resuming interrupted task", metadata: ["task_id": "\(task.taskID)", "remaining": "\(active.devices.count)"])
                 startContinuation.yield(active)
             case .manual:

@@ -4,6 +4,7 @@ import BackupTestKit
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 import TaskStore
 import Testing
 
@@ -152,5 +153,68 @@ struct ResumeTests {
             #expect(task.results.count == 20 && task.successCount == 20 && task.status == .completed)
             try await reopened.close()
         }
+    }
+}
+
+/// A store whose `create` writes the task, then holds `submit` back until the executor has started running
+/// some task (`markRunning`) or two seconds have passed: the window in which a starting executor's recovery
+/// sees a task that `submit` has stored but not yet registered.
+final class SlowCreateStore: TaskStore {
+    let inner = InMemoryTaskStore()
+    private let state = Mutex<(created: Bool, runningMarks: [String])>((false, []))
+
+    var created: Bool { state.withLock { $0.created } }
+    var runningMarks: [String] { state.withLock { $0.runningMarks } }
+
+    func create(_ task: BackupTask) async throws -> TaskCreation {
+        let creation = try await inner.create(task)
+        state.withLock { $0.created = true }
+        let deadline = ContinuousClock.now + .seconds(2)
+        while state.withLock({ $0.runningMarks.isEmpty }), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return creation
+    }
+    func markRunning(taskID: String, at date: Date, resumed: Bool) async throws {
+        state.withLock { $0.runningMarks.append(taskID) }
+        try await inner.markRunning(taskID: taskID, at: date, resumed: resumed)
+    }
+    func record(_ results: [DeviceBackupResult], taskID: String) async throws { try await inner.record(results, taskID: taskID) }
+    func finish(taskID: String, status: BackupTaskStatus, message: String, error: BackupError?, at date: Date) async throws {
+        try await inner.finish(taskID: taskID, status: status, message: message, error: error, at: date)
+    }
+    func task(id: String) async throws -> BackupTask? { try await inner.task(id: id) }
+    func summary(id: String) async throws -> BackupTaskSummary? { try await inner.summary(id: id) }
+    func task(idempotencyKey: String) async throws -> BackupTask? { try await inner.task(idempotencyKey: idempotencyKey) }
+    func tasks(_ query: TaskQuery) async throws -> TaskPage { try await inner.tasks(query) }
+    func history(deviceID: DeviceID, limit: Int) async throws -> [DeviceHistoryEntry] { try await inner.history(deviceID: deviceID, limit: limit) }
+    func unfinishedTasks() async throws -> [BackupTask] { try await inner.unfinishedTasks() }
+    func prune(_ policy: RetentionPolicy, now: Date) async throws -> Int { try await inner.prune(policy, now: now) }
+}
+
+@Suite("Submit while the executor starts", .timeLimit(.minutes(2)))
+struct StartupRaceTests {
+    @Test("a task stored by submit but not yet registered is not recovered as interrupted: it runs once")
+    func submitDuringStartup() async throws {
+        let store = SlowCreateStore()
+        let transport = MockTransport(defaultBehavior: .config("hostname r\n"))
+        var fixture = Fixture(devices: 3, transport: transport)
+        fixture.store = store
+        let notifier = RecordingNotifier()
+        fixture.notifier = notifier
+        let executor = fixture.makeExecutor()
+        async let submitted = executor.submit(try filter(notify: true))
+        try await eventually("the task is in the store") { store.created }
+        // The executor starts now: its recovery lists the stored task while submit is still in create().
+        let runner = Task { try await executor.run() }
+        let task = try await submitted
+        let final = try await executor.waitForCompletion(of: task.taskID)
+        executor.shutdown()
+        try await runner.value
+        #expect(final.status == .completed)
+        #expect(final.results.count == 3)
+        #expect(transport.stats.connects == 3, "the task ran more than once")
+        #expect(store.runningMarks == [task.taskID], "started \(store.runningMarks.count) times")
+        #expect(notifier.notified.count == 1)
     }
 }

@@ -15,10 +15,12 @@ struct RetryTests {
         fixture.random = .seeded(7)
         let strategy = fixture.configuration.retryStrategy
         let executor = fixture.makeExecutor(clock: clock)
+        // Submit and subscribe before the executor runs, so that no attempt_failed can pass unseen.
+        let submitted = try await executor.submit(try filter(retryCount: 2))
+        let events = try await executor.events(for: submitted.taskID)
         let (task, delays) = try await executor.withRunning { executor in
-            let submitted = try await executor.submit(try filter(retryCount: 2))
             var delays: [Double] = []
-            for await event in try await executor.events(for: submitted.taskID) {
+            for await event in events {
                 if case .attemptFailed(_, let attempt, let error, let delay) = event.kind {
                     #expect(attempt == delays.count + 1)
                     #expect(error.code == .connectionTimeout)
@@ -92,9 +94,10 @@ struct RetryTests {
         let clock = ManualClock()
         let transport = MockTransport(defaultBehavior: .alwaysFail(BackupError(.hostUnreachable, "no route")))
         let executor = Fixture(devices: 1, transport: transport).makeExecutor(clock: clock)
+        let submitted = try await executor.submit(try filter(retryCount: 1))
+        let events = try await executor.events(for: submitted.taskID)
         let task = try await executor.withRunning { executor in
-            let submitted = try await executor.submit(try filter(retryCount: 1))
-            for await event in try await executor.events(for: submitted.taskID) {
+            for await event in events {
                 if case .attemptFailed(_, _, _, let delay) = event.kind {
                     let duration = Duration.nanoseconds(Int64((delay * 1e9).rounded()))
                     await clock.waitForSleeper(remaining: duration, tolerance: .microseconds(2))
