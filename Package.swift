@@ -156,7 +156,7 @@ let package = Package(
         .executableTarget(
             name: "TransportBenchmark",
             dependencies: [
-                "DeviceTransportLibSSH2", "DeviceTransport", "BackupModels",
+                "BenchmarkSupport", "DeviceTransportLibSSH2", "DeviceTransport", "BackupModels",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/TransportBenchmark",

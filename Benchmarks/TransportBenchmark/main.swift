@@ -10,6 +10,7 @@
 // Needs root (sshd) and runs only on 127.0.0.1.
 
 import BackupModels
+import BenchmarkSupport
 import DeviceTransport
 import DeviceTransportLibSSH2
 import Foundation
@@ -19,59 +20,7 @@ import Logging
 import Glibc
 #endif
 
-// MARK: - Measurements
-
-struct Usage {
-    var cpuSeconds: Double
-    var maxRSSKiB: Int
-
-    static func current(_ who: __rusage_who) -> Usage {
-        var usage = rusage()
-        getrusage(who.rawValue, &usage)
-        let cpu =
-            Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec)
-            + Double(usage.ru_stime.tv_usec) / 1e6
-        return Usage(cpuSeconds: cpu, maxRSSKiB: usage.ru_maxrss)
-    }
-}
-
-enum ProcStatus {
-    static func read(_ path: String) -> String {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { return "" }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16384)
-        while true {
-            let n = Glibc.read(fd, &chunk, chunk.count)
-            if n <= 0 { break }
-            bytes += chunk[0..<n]
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
-    /// VmHWM / VmRSS in KiB (of this process or `pid`).
-    static func value(_ key: String, pid: pid_t? = nil) -> Int {
-        let path = pid.map { "/proc/\($0)/status" } ?? "/proc/self/status"
-        for line in read(path).split(separator: "\n") where line.hasPrefix(key + ":") {
-            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "0") ?? 0
-        }
-        return 0
-    }
-
-    /// Resets the peak RSS (VmHWM) to the current RSS.
-    static func resetPeak() {
-        let fd = open("/proc/self/clear_refs", O_WRONLY)
-        if fd >= 0 {
-            _ = Glibc.write(fd, "5", 1)
-            close(fd)
-        }
-    }
-
-    static func openFDs() -> Int {
-        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
-    }
-}
+// MARK: - Measurements (BenchmarkSupport: ProcessUsage, spawnProcess)
 
 struct Result {
     var client: String
@@ -91,26 +40,11 @@ struct Result {
 
 // MARK: - Processes
 
-func spawn(_ arguments: [String], stdin: String = "/dev/null", output: String) -> pid_t {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    let argv = arguments.map { strdup($0) } + [nil]
-    defer { for pointer in argv { free(pointer) } }
-    var pid: pid_t = 0
-    let rc = posix_spawn(&pid, arguments[0], &actions, nil, argv, environ)
-    precondition(rc == 0, "posix_spawn \(arguments[0]) failed: \(rc)")
-    return pid
-}
-
 @discardableResult
 func run(_ arguments: [String]) -> String {
     let output = "/tmp/transport-benchmark-\(getpid()).out"
     defer { unlink(output) }
-    let pid = spawn(arguments, output: output)
+    let pid = spawnProcess(arguments, output: output)
     var status: Int32 = 0
     waitpid(pid, &status, 0)
     let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
@@ -194,7 +128,7 @@ final class BenchmarkServer: Sendable {
             """
         try sshdConfig.write(toFile: directory + "/sshd_config", atomically: true, encoding: .utf8)
         if !FileManager.default.fileExists(atPath: "/run/sshd") { mkdir("/run/sshd", 0o755) }
-        pid = spawn(["/usr/sbin/sshd", "-D", "-e", "-f", directory + "/sshd_config"], output: directory + "/sshd.log")
+        pid = spawnProcess(["/usr/sbin/sshd", "-D", "-e", "-f", directory + "/sshd_config"], output: directory + "/sshd.log")
         let hostKey = try String(contentsOfFile: directory + "/hostkey.pub", encoding: .utf8).split(separator: " ").prefix(2)
             .joined(separator: " ")
         knownHosts = directory + "/known_hosts"
@@ -330,8 +264,8 @@ func runOurs(_ server: BenchmarkServer, sessions: Int, concurrency: Int) async -
         host: "127.0.0.1", port: server.port, hostKeyPolicy: .strict(knownHostsFile: server.knownHosts),
         timeouts: TransportTimeouts(connect: .seconds(60), authentication: .seconds(60), idleRead: .seconds(60)),
         keepaliveInterval: nil)
-    ProcStatus.resetPeak()
-    let before = Usage.current(RUSAGE_SELF)
+    ProcessUsage.resetPeakRSS()
+    let before = ProcessUsage.selfCPUSeconds()
     let clock = ContinuousClock()
     let start = clock.now
     var failures: [String] = []
@@ -350,11 +284,11 @@ func runOurs(_ server: BenchmarkServer, sessions: Int, concurrency: Int) async -
         }
     }
     let elapsed = clock.now - start
-    let after = Usage.current(RUSAGE_SELF)
+    let after = ProcessUsage.selfCPUSeconds()
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     var result = Result(
         client: "LibSSH2Transport", sessions: sessions, concurrency: concurrency, seconds: seconds,
-        cpuSeconds: after.cpuSeconds - before.cpuSeconds, peakRSSKiB: ProcStatus.value("VmHWM"), failures: failures.count)
+        cpuSeconds: after - before, peakRSSKiB: ProcessUsage.peakRSSKiB(), failures: failures.count)
     if let first = failures.first { result.note = first }
     return result
 }
@@ -380,7 +314,7 @@ func runSSH(_ server: BenchmarkServer, sessions: Int, concurrency: Int) -> Resul
         "-o", "UserKnownHostsFile=\(server.knownHosts)", "-o", "IdentitiesOnly=yes", "-i", server.keyPath,
         "-o", "KexAlgorithms=curve25519-sha256", "-o", "LogLevel=ERROR", "-p", String(server.port), "root@127.0.0.1",
     ]
-    let before = Usage.current(RUSAGE_CHILDREN)
+    let before = ProcessUsage.childrenCPUSeconds()
     let clock = ContinuousClock()
     let start = clock.now
     var running: [pid_t: String] = [:]
@@ -388,7 +322,7 @@ func runSSH(_ server: BenchmarkServer, sessions: Int, concurrency: Int) -> Resul
     var failures: [String] = []
     func startOne() {
         let output = server.directory + "/ssh-\(started).out"
-        running[spawn(arguments, stdin: input, output: output)] = output
+        running[spawnProcess(arguments, stdin: input, output: output)] = output
         started += 1
     }
     while started < min(concurrency, sessions) { startOne() }
@@ -404,9 +338,9 @@ func runSSH(_ server: BenchmarkServer, sessions: Int, concurrency: Int) -> Resul
             if sampleClientMemory, clock.now - lastSample > .milliseconds(50) {
                 var total = 0
                 for child in running.keys {
-                    let hwm = ProcStatus.value("VmHWM", pid: child)
+                    let hwm = ProcessUsage.peakRSSKiB(of: child)
                     peakProcessKiB = max(peakProcessKiB, hwm)
-                    total += ProcStatus.value("VmRSS", pid: child)
+                    total += ProcessUsage.rssKiB(of: child)
                 }
                 peakTotalKiB = max(peakTotalKiB, total)
                 lastSample = clock.now
@@ -424,11 +358,11 @@ func runSSH(_ server: BenchmarkServer, sessions: Int, concurrency: Int) -> Resul
         if started < sessions { startOne() }
     }
     let elapsed = clock.now - start
-    let after = Usage.current(RUSAGE_CHILDREN)
+    let after = ProcessUsage.childrenCPUSeconds()
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     var result = Result(
         client: "OpenSSH ssh", sessions: sessions, concurrency: concurrency, seconds: seconds,
-        cpuSeconds: after.cpuSeconds - before.cpuSeconds, peakRSSKiB: peakTotalKiB, failures: failures.count)
+        cpuSeconds: after - before, peakRSSKiB: peakTotalKiB, failures: failures.count)
     result.perProcessRSSKiB = peakProcessKiB
     if let first = failures.first { result.note = first }
     return result
@@ -436,7 +370,6 @@ func runSSH(_ server: BenchmarkServer, sessions: Int, concurrency: Int) -> Resul
 
 // MARK: - Main
 
-func format(_ value: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", value) }
 
 func printRow(_ r: Result) {
     let rss =
@@ -473,7 +406,7 @@ if arguments.first == "soak" {
         let result = await runOurs(server, sessions: step, concurrency: concurrency)
         done += step
         print(
-            "| \(done) | \(format(Double(ProcStatus.value("VmRSS")) / 1024)) | \(ProcStatus.openFDs()) | \(LibSSH2Runtime.liveAllocations) | \(format(result.devicesPerSecond)) |"
+            "| \(done) | \(format(Double(ProcessUsage.rssKiB()) / 1024)) | \(ProcessUsage.openFileDescriptors()) | \(LibSSH2Runtime.liveAllocations) | \(format(result.devicesPerSecond)) |"
         )
         if result.failures > 0 { print("<!-- \(result.failures) failures: \(result.note) -->") }
         fflush(nil)

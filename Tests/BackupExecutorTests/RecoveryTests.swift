@@ -159,14 +159,13 @@ struct ResumeTests {
 /// A store whose `create` writes the task, then holds `submit` back until the executor has started running
 /// some task (`markRunning`) or two seconds have passed: the window in which a starting executor's recovery
 /// sees a task that `submit` has stored but not yet registered.
-final class SlowCreateStore: TaskStore {
-    let inner = InMemoryTaskStore()
+final class SlowCreateStore: ForwardingTaskStore, @unchecked Sendable {
     private let state = Mutex<(created: Bool, runningMarks: [String])>((false, []))
 
     var created: Bool { state.withLock { $0.created } }
     var runningMarks: [String] { state.withLock { $0.runningMarks } }
 
-    func create(_ task: BackupTask) async throws -> TaskCreation {
+    override func create(_ task: BackupTask) async throws -> TaskCreation {
         let creation = try await inner.create(task)
         state.withLock { $0.created = true }
         let deadline = ContinuousClock.now + .seconds(2)
@@ -175,21 +174,11 @@ final class SlowCreateStore: TaskStore {
         }
         return creation
     }
-    func markRunning(taskID: String, at date: Date, resumed: Bool) async throws {
+
+    override func markRunning(taskID: String, at date: Date, resumed: Bool) async throws {
         state.withLock { $0.runningMarks.append(taskID) }
         try await inner.markRunning(taskID: taskID, at: date, resumed: resumed)
     }
-    func record(_ results: [DeviceBackupResult], taskID: String) async throws { try await inner.record(results, taskID: taskID) }
-    func finish(taskID: String, status: BackupTaskStatus, message: String, error: BackupError?, at date: Date) async throws {
-        try await inner.finish(taskID: taskID, status: status, message: message, error: error, at: date)
-    }
-    func task(id: String) async throws -> BackupTask? { try await inner.task(id: id) }
-    func summary(id: String) async throws -> BackupTaskSummary? { try await inner.summary(id: id) }
-    func task(idempotencyKey: String) async throws -> BackupTask? { try await inner.task(idempotencyKey: idempotencyKey) }
-    func tasks(_ query: TaskQuery) async throws -> TaskPage { try await inner.tasks(query) }
-    func history(deviceID: DeviceID, limit: Int) async throws -> [DeviceHistoryEntry] { try await inner.history(deviceID: deviceID, limit: limit) }
-    func unfinishedTasks() async throws -> [BackupTask] { try await inner.unfinishedTasks() }
-    func prune(_ policy: RetentionPolicy, now: Date) async throws -> Int { try await inner.prune(policy, now: now) }
 }
 
 @Suite("Submit while the executor starts", .timeLimit(.minutes(2)))

@@ -9,22 +9,13 @@ import Synchronization
 import TaskStore
 import Testing
 
-/// A store that fails `record` after `okRecords` successful calls (to simulate a broken disk).
-final class FailingStore: TaskStore {
+/// A store that forwards every call to an in-memory store; subclasses override the calls a test bends.
+class ForwardingTaskStore: TaskStore, @unchecked Sendable {
     let inner = InMemoryTaskStore()
-    private let remaining: Mutex<Int>
-    init(okRecords: Int) { remaining = Mutex(okRecords) }
 
     func create(_ task: BackupTask) async throws -> TaskCreation { try await inner.create(task) }
     func markRunning(taskID: String, at date: Date, resumed: Bool) async throws { try await inner.markRunning(taskID: taskID, at: date, resumed: resumed) }
-    func record(_ results: [DeviceBackupResult], taskID: String) async throws {
-        let ok = remaining.withLock { value in
-            value -= 1
-            return value >= 0
-        }
-        guard ok else { throw BackupError(.storeFailed, "disk full (simulated)") }
-        try await inner.record(results, taskID: taskID)
-    }
+    func record(_ results: [DeviceBackupResult], taskID: String) async throws { try await inner.record(results, taskID: taskID) }
     func finish(taskID: String, status: BackupTaskStatus, message: String, error: BackupError?, at date: Date) async throws {
         try await inner.finish(taskID: taskID, status: status, message: message, error: error, at: date)
     }
@@ -35,6 +26,21 @@ final class FailingStore: TaskStore {
     func history(deviceID: DeviceID, limit: Int) async throws -> [DeviceHistoryEntry] { try await inner.history(deviceID: deviceID, limit: limit) }
     func unfinishedTasks() async throws -> [BackupTask] { try await inner.unfinishedTasks() }
     func prune(_ policy: RetentionPolicy, now: Date) async throws -> Int { try await inner.prune(policy, now: now) }
+}
+
+/// A store that fails `record` after `okRecords` successful calls (to simulate a broken disk).
+final class FailingStore: ForwardingTaskStore, @unchecked Sendable {
+    private let remaining: Mutex<Int>
+    init(okRecords: Int) { remaining = Mutex(okRecords) }
+
+    override func record(_ results: [DeviceBackupResult], taskID: String) async throws {
+        let ok = remaining.withLock { value in
+            value -= 1
+            return value >= 0
+        }
+        guard ok else { throw BackupError(.storeFailed, "disk full (simulated)") }
+        try await inner.record(results, taskID: taskID)
+    }
 }
 
 struct BrokenArchive: ConfigArchive {
