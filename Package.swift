@@ -141,15 +141,15 @@ let package = Package(
         .executableTarget(
             name: "ExecutorBenchmark",
             dependencies: [
-                "BackupModels", "BackupExecutor", "BackupTestKit", "TaskStore", "ConfigArchive", "DeviceTransport",
-                .product(name: "Logging", package: "swift-log"),
+                "BenchmarkSupport", "BackupModels", "BackupExecutor", "BackupTestKit", "TaskStore", "ConfigArchive",
+                "DeviceTransport", .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/ExecutorBenchmark",
             swiftSettings: strictSettings
         ),
         .executableTarget(
             name: "StoreBenchmark",
-            dependencies: ["BackupModels", "TaskStore"],
+            dependencies: ["BenchmarkSupport", "BackupModels", "TaskStore"],
             path: "Benchmarks/StoreBenchmark",
             swiftSettings: strictSettings
         ),

@@ -5,6 +5,7 @@
 // Reports devices/s, CPU seconds (user+system) per device and peak RSS of this process.
 import BackupExecutor
 import BackupModels
+import BenchmarkSupport
 import BackupTestKit
 import ConfigArchive
 import DeviceTransport
@@ -46,19 +47,6 @@ struct Options {
     }
 }
 
-func cpuSeconds() -> Double {
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
-    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
-    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
-}
-
-func peakRSSMegabytes() -> Double {
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
-    return Double(usage.ru_maxrss) / 1024  // kilobytes on Linux
-}
-
 let options = Options(arguments: CommandLine.arguments)
 let config = String(repeating: "x", count: max(0, options.configBytes - 1)) + "\n"
 let storeName = options.storeDirectory.map { "durable file store in \($0)" } ?? "in-memory store"
@@ -81,19 +69,19 @@ for run in 1...options.runs {
         configuration: configuration, inventory: StaticInventory.mock(count: options.devices),
         transport: MockTransport(defaultBehavior: .config(config)), archive: InMemoryArchive(), store: store)
     let filter = try BackupFilter(asyncExecute: false, maxConcurrent: options.concurrency, policy: configuration.policy)
-    let cpuBefore = cpuSeconds()
+    let cpuBefore = ProcessUsage.selfCPUSeconds()
     let start = ContinuousClock.now
     let task = try await executor.withRunning { try await $0.submit(filter) }
     let elapsed = (ContinuousClock.now - start)
     let wall = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    let cpu = cpuSeconds() - cpuBefore
+    let cpu = ProcessUsage.selfCPUSeconds() - cpuBefore
     guard task.status == .completed, task.successCount == options.devices else {
         print("run \(run): FAILED: \(task.status) \(task.successCount)/\(options.devices)")
         exit(1)
     }
     let rate = Double(options.devices) / wall
     print(String(format: "run %d: %.0f devices/s, wall %.2f s, CPU %.2f s (%.1f µs/device), peak RSS %.0f MB",
-                 run, rate, wall, cpu, cpu / Double(options.devices) * 1e6, peakRSSMegabytes()))
+                 run, rate, wall, cpu, cpu / Double(options.devices) * 1e6, (Double(ProcessUsage.peakRSSKiB()) / 1024)))
     if let fileStore {
         let journal = (try? FileManager.default.attributesOfItem(atPath: fileStore.journalPath)[.size] as? Int) ?? 0
         try await fileStore.close()

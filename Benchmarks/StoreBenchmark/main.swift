@@ -9,6 +9,7 @@
 // (fdatasync, group commit) unless --unsynced. Reports results/s, CPU per result, bytes on disk per result,
 // the time to reopen (replay) the store, compaction time and size, and peak RSS.
 import BackupModels
+import BenchmarkSupport
 import Foundation
 import TaskStore
 
@@ -54,19 +55,6 @@ struct Options {
     }
 }
 
-func cpuSeconds() -> Double {
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
-    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
-    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
-}
-
-func peakRSSMegabytes() -> Double {
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
-    return Double(usage.ru_maxrss) / 1024  // kilobytes on Linux
-}
-
 func seconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
 }
@@ -98,14 +86,14 @@ func result(_ device: Int, base: Date) -> DeviceBackupResult {
 let options = Options(arguments: CommandLine.arguments)
 if options.reopenOnly, let directory = options.directory {
     let begin = ContinuousClock.now
-    let cpu = cpuSeconds()
+    let cpu = ProcessUsage.selfCPUSeconds()
     let store = try await FileTaskStore.open(directory: directory)
     let report = store.recoveryReport
     let results = try await store.summary(id: "benchmark")?.completed ?? 0
     print(String(format: "reopen: %.2f s wall, %.2f s CPU, %d records, %d results, %@, peak RSS %.0f MB",
-        seconds(ContinuousClock.now - begin), cpuSeconds() - cpu, report.recordsReplayed, results,
+        seconds(ContinuousClock.now - begin), ProcessUsage.selfCPUSeconds() - cpu, report.recordsReplayed, results,
         report.isClean ? "clean" : report.damagedRecords.map { "\($0.kind.rawValue) at line \($0.line)" }.joined(separator: ", "),
-        peakRSSMegabytes()))
+        (Double(ProcessUsage.peakRSSKiB()) / 1024)))
     try await store.close()
     exit(0)
 }
@@ -132,7 +120,7 @@ let store = try await FileTaskStore.open(directory: directory, options: storeOpt
 _ = try await store.create(task)
 try await store.markRunning(taskID: "benchmark", at: base, resumed: false)
 let afterCreate = fileSize(journal).size
-let cpuBefore = cpuSeconds()
+let cpuBefore = ProcessUsage.selfCPUSeconds()
 let start = ContinuousClock.now
 try await withThrowingTaskGroup(of: Void.self) { group in
     for writer in 0..<options.writers {
@@ -154,7 +142,7 @@ try await withThrowingTaskGroup(of: Void.self) { group in
     try await group.waitForAll()
 }
 let recordWall = seconds(ContinuousClock.now - start)
-let recordCPU = cpuSeconds() - cpuBefore
+let recordCPU = ProcessUsage.selfCPUSeconds() - cpuBefore
 let statistics = store.statistics
 try await store.finish(taskID: "benchmark", status: .partial, message: "done", error: nil, at: base.addingTimeInterval(100))
 try await store.close()
@@ -168,7 +156,7 @@ print(String(format: "disk:    journal %.1f MB (%.1f MB allocated), %.0f bytes/r
 
 // 2. Reopen: replay the journal of appended results.
 func reopen(_ label: String) async throws -> FileTaskStore {
-    let cpu = cpuSeconds()
+    let cpu = ProcessUsage.selfCPUSeconds()
     let begin = ContinuousClock.now
     let reopened = try await FileTaskStore.open(directory: directory, options: storeOptions)
     let wall = seconds(ContinuousClock.now - begin)
@@ -179,7 +167,7 @@ func reopen(_ label: String) async throws -> FileTaskStore {
         print("FAILED: reopened store does not hold the \(options.results) results: \(String(describing: summary))")
         exit(1)
     }
-    print(String(format: "%@ %.2f s wall, %.2f s CPU (%d records)", label, wall, cpuSeconds() - cpu,
+    print(String(format: "%@ %.2f s wall, %.2f s CPU (%d records)", label, wall, ProcessUsage.selfCPUSeconds() - cpu,
         reopened.recoveryReport.recordsReplayed))
     return reopened
 }
@@ -195,5 +183,5 @@ print(String(format: "compact: %.2f s, snapshot %.1f MB (%.0f bytes/result)", co
     Double(snapshotSize) / Double(options.results)))
 let fromSnapshot = try await reopen("reopen:  snapshot replay")
 try await fromSnapshot.close()
-print(String(format: "peak RSS %.0f MB", peakRSSMegabytes()))
+print(String(format: "peak RSS %.0f MB", (Double(ProcessUsage.peakRSSKiB()) / 1024)))
 if options.directory == nil { try? FileManager.default.removeItem(atPath: directory) }
