@@ -429,9 +429,7 @@ extension VendorEmulation {
             CommandSpec("quit", action: .logout),
         ],
         // NOC Huawei.VRP: pager "  ---- More ----", erased with ESC[42D, spaces, ESC[42D.
-        pager: PagerStyle(
-            mark: "  ---- More ----",
-            erase: "\u{1B}[42D" + String(repeating: " ", count: 42) + "\u{1B}[42D"),
+        pager: .cursorLeft("  ---- More ----", columns: 42),
         // NOC Huawei.VRP syntax errors: "Error: Unrecognized command found at '^' position.".
         unknownCommand: "{caret}\nError: Unrecognized command found at '^' position.\n",
         pipes: [.include, .exclude, .begin, .count],
@@ -494,9 +492,7 @@ extension VendorEmulation {
             CommandSpec("quit", action: .logout),
         ],
         // NOC HP.Comware: pager "  ---- More ----", erased with ESC[16D, spaces, ESC[16D.
-        pager: PagerStyle(
-            mark: "  ---- More ----",
-            erase: "\u{1B}[16D" + String(repeating: " ", count: 16) + "\u{1B}[16D"),
+        pager: .cursorLeft("  ---- More ----", columns: 16),
         // Scrapli hp_comware failed_when_contains: "% Unrecognized command found at '^' position.".
         unknownCommand: "{caret}\n % Unrecognized command found at '^' position.\n",
         pipes: [.include, .exclude, .begin, .count],

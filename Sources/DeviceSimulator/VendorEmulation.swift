@@ -171,6 +171,13 @@ public struct PagerStyle: Sendable, Hashable {
         return PagerStyle(mark: mark, erase: bs + String(repeating: " ", count: n) + bs)
     }
 
+    /// `mark` erased by moving the cursor `columns` left (`ESC[nD`), writing as many spaces and moving
+    /// back again (Huawei VRP, H3C Comware).
+    public static func cursorLeft(_ mark: String, columns: Int) -> PagerStyle {
+        let left = "\u{1B}[\(columns)D"
+        return PagerStyle(mark: mark, erase: left + String(repeating: " ", count: columns) + left)
+    }
+
     /// `mark` erased with `\r`, spaces and `\r`.
     public static func carriageReturned(_ mark: String) -> PagerStyle {
         PagerStyle(mark: mark, erase: "")
