@@ -14,8 +14,6 @@ import VendorProfiles
 @Suite("Built-in profiles back up simulated devices over libssh2", .timeLimit(.minutes(5)))
 struct SimulatorBackupTests {
     static let vendors = VendorEmulation.builtIn.map(\.name)
-    /// Profiles whose backup holds more than the running config.
-    static let profilesWithExtraSections: Set<String> = ["cisco_ios", "linux"]
 
     func backUp(_ simulator: DeviceSimulator) async throws -> (BackupTask, InMemoryArchive) {
         let (task, archive, _) = try await SimulatorHarness.backUp(simulator)
@@ -33,13 +31,7 @@ struct SimulatorBackupTests {
             let stored = try await archive.currentConfig(for: DeviceRef(id: 1, name: device.hostname, vendor: vendor))
             let expected = try #require(simulator.expectedConfig(of: 1))
             let text = try #require(stored)
-            if Self.profilesWithExtraSections.contains(vendor) {
-                // The profile keeps more than the running config (IOS: `show inventory` as comments; Linux:
-                // several /etc files under `# path` headers): the running config must be in it, whole.
-                #expect(text.contains(expected), "\(vendor): the running config is not in the backup, whole")
-            } else {
-                #expect(text == expected, "\(vendor): archived config differs from the simulator's")
-            }
+            SimulatorHarness.expectSameConfig(text, expected, vendor: vendor)
             for line in text.split(separator: "\n") {
                 #expect(!line.hasPrefix(device.hostname + "#") && !line.hasPrefix(device.hostname + ">"), "\(vendor): prompt residue: \(line)")
                 #expect(!line.contains("More"), "\(vendor): pager residue: \(line)")

@@ -22,6 +22,22 @@ enum SimulatorHarness {
         var transport = LibSSH2Transport()
     }
 
+    /// Profiles whose backup holds more than the running config (IOS: `show inventory` as comments;
+    /// Linux: several /etc files under `# path` headers).
+    static let profilesWithExtraSections: Set<String> = ["cisco_ios", "linux"]
+
+    /// Expects the archived `text` to be the simulator's `expected` config byte for byte, or, for a
+    /// profile that keeps more than the running config, to contain it whole.
+    static func expectSameConfig(
+        _ text: String, _ expected: String, vendor: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        if profilesWithExtraSections.contains(vendor) {
+            #expect(text.contains(expected), "\(vendor): the running config is not in the backup, whole", sourceLocation: sourceLocation)
+        } else {
+            #expect(text == expected, "\(vendor): archived config differs from the simulator's", sourceLocation: sourceLocation)
+        }
+    }
+
     /// A policy that accepts the short per-attempt timeouts and the concurrency the tests use.
     static let policy = BackupPolicy(maxConcurrent: 1...1000, timeoutSeconds: 1...3600, retryCount: 0...5)
 
