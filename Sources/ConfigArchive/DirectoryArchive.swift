@@ -54,7 +54,7 @@ public struct DirectoryArchive: ConfigArchive {
         do {
             return try await BlockingIOPool.shared.run {
                 try locks.withLock(for: path) {
-                    let newID = SHA256Digest.hexHash(bytes)
+                    let newID = configContentID(config.text)
                     let old = try FileIO.read(path)
                     let changed = old.map { $0 != bytes } ?? true  // comparing is cheaper than hashing
                     if changed { try FileIO.writeAtomically(path, bytes, durable: durable) }

@@ -82,7 +82,8 @@ public final class GitArchive: ConfigArchive {
         let relative = changed.keys.sorted().map { relativePath($0) }
         try await git.run(["add", "--"] + relative)
         // Managed files left uncommitted earlier (a crash between write and commit) go into this commit too.
-        let leftovers = try await uncommittedManagedFiles().filter { !relative.contains($0) }
+        let added = Set(relative)
+        let leftovers = try await uncommittedManagedFiles().filter { !added.contains($0) }
         if !leftovers.isEmpty { try await git.run(["add", "--"] + leftovers) }
         let staged = try await git.run(["diff", "--cached", "--name-only", "-z"]).split(separator: "\0")
         guard !staged.isEmpty else { return nil }  // identical to what is committed already
