@@ -30,13 +30,20 @@ struct Pattern: Sendable {
     /// changes when the text around a line is visible (`\A`, `\z`, `\Z`, lookaround).
     let lineAnchored: NSRegularExpression?
 
-    init(_ source: String, profile: String, field: String) throws(VendorProfileError) {
+    /// - Parameter lineFilter: also prepare ``lineAnchored`` and ``linePrefix`` (volatile-line patterns,
+    ///   which are tested against every line of an output); other patterns skip that work.
+    init(_ source: String, profile: String, field: String, lineFilter: Bool = false) throws(VendorProfileError) {
         do {
             regex = try NSRegularExpression(pattern: source)
         } catch {
             throw VendorProfileError(profile: profile, field: field, message: "invalid regular expression \(source)")
         }
         self.source = source
+        guard lineFilter else {
+            lineAnchored = nil
+            linePrefix = nil
+            return
+        }
         let contextSensitive = [#"\A"#, #"\z"#, #"\Z"#, "(?=", "(?!", "(?<=", "(?<!"].contains { source.contains($0) }
         lineAnchored = contextSensitive ? nil : try? NSRegularExpression(pattern: source, options: [.anchorsMatchLines])
         linePrefix = Self.literalPrefix(of: source)
@@ -167,12 +174,14 @@ struct CompiledProfile: Sendable {
         func fail(_ field: String, _ message: String) -> VendorProfileError {
             VendorProfileError(profile: name, field: field, message: message)
         }
-        func compile(_ source: String, _ field: String) throws(VendorProfileError) -> Pattern {
-            try Pattern(source, profile: name, field: field)
+        func compile(_ source: String, _ field: String, lineFilter: Bool = false) throws(VendorProfileError) -> Pattern {
+            try Pattern(source, profile: name, field: field, lineFilter: lineFilter)
         }
-        func compileAll(_ sources: [String], _ field: String) throws(VendorProfileError) -> [Pattern] {
+        func compileAll(_ sources: [String], _ field: String, lineFilter: Bool = false) throws(VendorProfileError) -> [Pattern] {
             var result: [Pattern] = []
-            for (i, source) in sources.enumerated() { result.append(try compile(source, "\(field)[\(i)]")) }
+            for (i, source) in sources.enumerated() {
+                result.append(try compile(source, "\(field)[\(i)]", lineFilter: lineFilter))
+            }
             return result
         }
         func seconds(_ value: Double?, _ field: String) throws(VendorProfileError) -> Duration? {
@@ -237,13 +246,13 @@ struct CompiledProfile: Sendable {
             commands.append(
                 CompiledCommand(
                     command: command,
-                    volatileLines: try compileAll(command.volatileLines, "commands[\(i)].volatile_lines"),
+                    volatileLines: try compileAll(command.volatileLines, "commands[\(i)].volatile_lines", lineFilter: true),
                     timeout: try seconds(command.timeoutSeconds, "commands[\(i)].timeout_seconds")))
         }
         self.commands = commands
 
         errorPatterns = try compileAll(profile.errorPatterns, "error_patterns")
-        volatileLines = try compileAll(profile.volatileLines, "volatile_lines")
+        volatileLines = try compileAll(profile.volatileLines, "volatile_lines", lineFilter: true)
         var rules: [CompiledSecretRule] = []
         for (i, rule) in profile.secretRules.enumerated() {
             if rule.sectionEnd != nil && rule.sectionStart == nil {

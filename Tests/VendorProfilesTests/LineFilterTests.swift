@@ -7,7 +7,7 @@ import Testing
 /// whole-text search); it must flag exactly the lines a per-line test flags.
 @Suite("Volatile-line filter")
 struct LineFilterTests {
-    static func pattern(_ source: String) throws -> Pattern { try Pattern(source, profile: "test", field: "volatile_lines") }
+    static func pattern(_ source: String) throws -> Pattern { try Pattern(source, profile: "test", field: "volatile_lines", lineFilter: true) }
 
     @Test("literal prefixes of anchored patterns", arguments: [
         (#"^! (Last|No) configuration change"#, "! "),
