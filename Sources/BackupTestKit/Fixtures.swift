@@ -65,3 +65,45 @@ public final class RecordingNotifier: BackupNotifier {
     /// Records `task`.
     public func taskDidFinish(_ task: BackupTask) async throws { tasks.withLock { $0.append(task) } }
 }
+
+/// A one-shot gate for tests: every `wait()` blocks until `open()` is called, and returns at once after.
+///
+/// Typical use: a `MockTransport` `.custom` behaviour awaits the gate, so that sessions stay in flight
+/// until the test has looked at them (`arrived` tells how many got there).
+///
+/// ```swift
+/// let gate = Gate()
+/// let transport = MockTransport(defaultBehavior: .custom { _ in await gate.wait(); return "cfg\n" })
+/// ```
+public final class Gate: Sendable {
+    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>], arrived: Int)>((false, [], 0))
+
+    /// Creates a closed gate.
+    public init() {}
+
+    /// Returns when the gate is open (at once if it already is). Not cancellable: open the gate to end it.
+    public func wait() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let resume: Bool = state.withLock { state in
+                state.arrived += 1
+                if state.open { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if resume { continuation.resume() }
+        }
+    }
+
+    /// Opens the gate for every waiter, now and later.
+    public func open() {
+        let waiters = state.withLock { state in
+            state.open = true
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// How many calls of `wait()` have arrived so far (waiting or passed).
+    public var arrived: Int { state.withLock { $0.arrived } }
+}

@@ -43,34 +43,6 @@ final class Barrier: Sendable {
     var arrived: Int { state.withLock { $0.arrived } }
 }
 
-/// A gate that blocks until opened.
-final class Gate: Sendable {
-    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>], arrived: Int)>((false, [], 0))
-
-    func wait() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let resume: Bool = state.withLock { state in
-                state.arrived += 1
-                if state.open { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if resume { continuation.resume() }
-        }
-    }
-
-    func open() {
-        let waiters = state.withLock { state in
-            state.open = true
-            defer { state.waiters.removeAll() }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    var arrived: Int { state.withLock { $0.arrived } }
-}
-
 struct Fixture {
     var inventory: StaticInventory
     var transport: MockTransport

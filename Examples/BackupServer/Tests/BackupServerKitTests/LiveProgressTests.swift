@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import BackupExecutor
 import BackupModels
+import BackupTestKit
 import BackupServerKit
 import Foundation
 import Hummingbird
