@@ -56,15 +56,7 @@ func withStore<T>(_ kind: StoreKind, _ body: (any TaskStore) async throws -> T) 
     case .file:
         let directory = try TemporaryDirectory(kind.rawValue)
         defer { directory.remove() }
-        let store = try await FileTaskStore.open(directory: directory.path)
-        do {
-            let value = try await body(store)
-            try await store.close()
-            return value
-        } catch {
-            try? await store.close()
-            throw error
-        }
+        return try await withFileStore(directory) { try await body($0) }
     }
 }
 
