@@ -85,9 +85,10 @@ struct BackupAPI: Sendable {
                 message: "Task \(taskID) is still \(original.status.rawValue); retry it when it has finished (or cancel it).",
                 details: .object(["task_id": .string(taskID)]))
         }
-        var seen: Set<DeviceID> = []
-        let failed = (original.results.filter { !$0.success }.map(\.deviceID) + original.remainingDevices.map(\.id))
-            .filter { seen.insert($0).inserted }
+        // Every device of the task without a successful result (failed, cancelled, never reached), in the
+        // task's own device order — not in the order the devices happened to finish.
+        let succeeded = Set(original.results.filter(\.success).map(\.deviceID))
+        let failed = original.devices.map(\.id).filter { !succeeded.contains($0) }
         guard !failed.isEmpty else {
             throw APIError(
                 .badRequest, code: APIError.Code.noFailedDevices,
