@@ -84,6 +84,12 @@ public struct BackupError: Error, Sendable, Hashable, Codable, CustomStringConve
         public static let storeFailed: Code = "STORE_FAILED"
         /// The config archive could not store a config. Not retried.
         public static let archiveFailed: Code = "ARCHIVE_FAILED"
+        /// A task-level error: the configs were stored, but the version-controlled archive could not commit
+        /// them (no `git_commit_id` in the results). The files stay on disk and the next task that commits
+        /// takes them along. Not retried.
+        public static let archiveCommitFailed: Code = "ARCHIVE_COMMIT_FAILED"
+        /// The idempotency key was used before with a different request; nothing was submitted. Not retried.
+        public static let idempotencyConflict: Code = "IDEMPOTENCY_CONFLICT"
         /// The request was invalid (bad filter, unknown task, finished task). Not retried.
         public static let invalidRequest: Code = "INVALID_REQUEST"
         /// No task has the given id. Not retried.
@@ -100,7 +106,7 @@ public struct BackupError: Error, Sendable, Hashable, Codable, CustomStringConve
             .authFailed, .connectionRefused, .connectionTimeout, .connectionLost, .hostUnreachable,
             .hostKeyMismatch, .hostKeyUnknown, .promptNotFound, .commandFailed, .commandTimeout,
             .truncatedConfig, .deviceTimeout, .deviceNotFound, .unknownVendor, .cancelled,
-            .maxRetriesExceeded, .storeFailed, .archiveFailed, .invalidRequest, .taskNotFound, .taskAlreadyFinished,
+            .maxRetriesExceeded, .storeFailed, .archiveFailed, .archiveCommitFailed, .idempotencyConflict, .invalidRequest, .taskNotFound, .taskAlreadyFinished,
             .shuttingDown, .internal,
         ]
     }

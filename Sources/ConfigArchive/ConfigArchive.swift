@@ -42,6 +42,11 @@ public struct ArchiveReceipt: Sendable, Hashable {
 /// Errors are `BackupError`s with code `ARCHIVE_FAILED` (not retried: the device is fine, the disk is
 /// not).
 public protocol ConfigArchive: Sendable {
+    /// Called once when a task starts (or resumes), before any device is contacted: checks that the
+    /// archive can take the task's configs — it is writable, and no two of `devices` would share a file.
+    /// A thrown error (`ARCHIVE_FAILED`, saying what to do) fails the task without contacting a device.
+    /// The default does nothing.
+    func prepare(for devices: [DeviceRef]) async throws
     /// Stores `config` as the current configuration of `device`.
     func store(_ config: RetrievedConfig, for device: DeviceRef, context: ArchiveContext) async throws -> ArchiveReceipt
     /// The current stored configuration of a device, if any.
@@ -53,6 +58,7 @@ public protocol ConfigArchive: Sendable {
 }
 
 extension ConfigArchive {
+    public func prepare(for devices: [DeviceRef]) async throws {}
     public func taskDidFinish(taskID: String) async throws -> ArchiveCommit? { nil }
 }
 
