@@ -64,11 +64,19 @@ package enum FileIO {
         }
     }
 
+    /// The marker in the names of the temporary files ``writeAtomically(_:_:durable:mode:)`` writes
+    /// (`<path>.tmp-<pid>-<random>`); a crash between create and rename can leave one behind.
+    package static let temporaryMarker = ".tmp-"
+
     /// Replaces `path` atomically: write a temporary file beside it, fsync it, rename it over `path`,
     /// fsync the directory. A crash leaves either the old or the new content, never a mix.
-    package static func writeAtomically(_ path: String, _ bytes: [UInt8], durable: Bool = true) throws(FileIOError) {
-        let temp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    ///
+    /// The temporary file is created with `mode` (0600 by default: owner only; the process umask can only
+    /// remove bits) and renamed as it is, so the file never exists with wider permissions, not even for a
+    /// moment; nothing is chmod'ed afterwards. `O_EXCL` makes sure the temporary file is a new one.
+    package static func writeAtomically(_ path: String, _ bytes: [UInt8], durable: Bool = true, mode: UInt32 = 0o600) throws(FileIOError) {
+        let temp = path + temporaryMarker + "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC, mode_t(mode))
         if fd < 0 { throw FileIOError("create", path: temp, errno: errno) }
         do throws(FileIOError) {
             try writeAll(fd, bytes, path: temp)
@@ -96,12 +104,13 @@ package enum FileIO {
         if fsync(fd) != 0 { throw FileIOError("fsync", path: dir, errno: errno) }
     }
 
-    /// Creates `path` and its parents (like `mkdir -p`).
-    package static func createDirectory(_ path: String) throws(FileIOError) {
+    /// Creates `path` and its parents (like `mkdir -p`). Directories it creates get `mode` (0700 by
+    /// default: owner only; the umask can only remove bits); existing ones are left as they are.
+    package static func createDirectory(_ path: String, mode: UInt32 = 0o700) throws(FileIOError) {
         var current = path.hasPrefix("/") ? "" : "."
         for part in path.split(separator: "/") {
             current += "/" + part
-            if mkdir(current, 0o755) != 0, errno != EEXIST {
+            if mkdir(current, mode_t(mode)) != 0, errno != EEXIST {
                 throw FileIOError("mkdir", path: current, errno: errno)
             }
         }
