@@ -44,11 +44,11 @@ struct InventoryTests {
 
     @Test("bad inventories are rejected with file, line and field", arguments: [
         ("devices:\n  - { id: 1, host: h, vendor: cisco_ios, prot: 22 }\n", 2, "prot", "unknown field"),
-        ("devices:\n  - { id: 1, host: h, vendor: cisco_ios }\n  - { id: 2, host: h2, vendor: cisco_ios, port: 70000 }\n", 3, "port", "not a port"),
+        ("devices:\n  - { id: 1, host: h, vendor: cisco_ios, username: u }\n  - { id: 2, host: h2, vendor: cisco_ios, port: 70000 }\n", 3, "port", "not a port"),
         ("devices:\n  - { id: 1, host: h, vendor: acme_os }\n", 2, "vendor", "unknown vendor 'acme_os'"),
         ("devices:\n  - { id: 1, host: h, vendor: cisco_ios, status: broken }\n", 2, "status", "not a status"),
         ("devices:\n  - { id: 1, vendor: cisco_ios }\n", 2, "host", "has no host"),
-        ("devices:\n  - { id: 1, host: a, vendor: cisco_ios }\n  - { id: 1, host: b, vendor: cisco_ios }\n", 3, "id", "duplicate device id 1"),
+        ("devices:\n  - { id: 1, host: a, vendor: cisco_ios, username: u }\n  - { id: 1, host: b, vendor: cisco_ios }\n", 3, "id", "duplicate device id 1"),
         ("devices:\n  - { id: 1, host: a, vendor: cisco_ios, group: nope }\n", 2, "group", "unknown group 'nope'"),
         ("devices:\n  - { id: 1, host: a, vendor: cisco_ios, username: u, password_env: MISSING_VAR }\n", 2, "password_env", "MISSING_VAR is not set"),
         ("devices: [ { id: 1, host: a\n", 2, nil, "not valid YAML"),
