@@ -63,16 +63,24 @@ public struct ProgressRenderer: Sendable {
     }
 }
 
-/// netbackup's exit codes (for cron and CI).
-public enum ExitStatus: Int32, Sendable {
-    /// Every device was backed up.
+/// netbackup's exit codes (for cron and CI); `netbackup --help` and the README list them.
+public enum ExitStatus: Int32, Sendable, CaseIterable {
+    /// Every device was backed up (and the archive committed what changed).
     case success = 0
-    /// Some or all devices failed (task `partial` or `failed`).
+    /// Some or all devices failed (task `partial` or `failed`), or the run itself failed (e.g. the task store).
     case someFailed = 1
-    /// Bad usage or invalid input (inventory, filter values).
+    /// Bad usage or invalid input — unknown option, bad value, invalid inventory, unknown vendor, a store, archive or
+    /// file path that cannot be used, an idempotency key reused for another request. Nothing was backed up.
     case usage = 2
-    /// Interrupted by Ctrl-C (the task was cancelled and can be resumed).
+    /// Configs were fetched and written to the archive, but the git commit failed: they are not in the history
+    /// yet (the next backup commits them). Takes precedence over 1.
+    case commitFailed = 3
+    /// Interrupted by SIGHUP (terminal closed): the task was cancelled and can be resumed.
+    case hangup = 129
+    /// Interrupted by Ctrl-C (SIGINT): the task was cancelled and can be resumed.
     case interrupted = 130
+    /// Interrupted by SIGTERM: the task was cancelled and can be resumed.
+    case terminated = 143
 
     /// The exit status for a finished task.
     public static func forTask(_ status: BackupTaskStatus) -> ExitStatus {
@@ -81,5 +89,22 @@ public enum ExitStatus: Int32, Sendable {
         case .cancelled: .interrupted
         case .partial, .failed, .pending, .running: .someFailed
         }
+    }
+
+    /// The exit status of a run: the signal that interrupted it (128 + its number), else 3 when the archive commit
+    /// failed, else by the task's status.
+    public static func forRun(_ task: BackupTask, signal: Int32?) -> ExitStatus {
+        if let signal, let status = ExitStatus(rawValue: 128 + signal) { return status }
+        if task.error?.code == .archiveCommitFailed { return .commitFailed }
+        return forTask(task.status)
+    }
+
+    /// One line per exit status, for `--help` and the README.
+    public static var summary: String {
+        """
+        0 every device backed up; 1 some or all devices failed; 2 bad usage or invalid input (nothing was backed \
+        up); 3 configs fetched but the archive commit failed (the next backup commits them); 129/130/143 \
+        interrupted by SIGHUP/Ctrl-C/SIGTERM (the task is cancelled and can be resumed with 'netbackup tasks resume').
+        """
     }
 }

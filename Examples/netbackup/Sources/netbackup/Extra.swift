@@ -59,7 +59,7 @@ struct Demo: AsyncParsableCommand {
             let inventory = InventoryFile(
                 devices: simulator.inventory(),
                 credentials: Dictionary(uniqueKeysWithValues: fleet.map { ($0.id, $0.credentials) }))
-            let store = try await FileTaskStore.open(directory: base + "/tasks")
+            let store = try await openTaskStore(directory: base + "/tasks", create: true)
             let archivePath = base + "/configs"
             let archive = try await GitArchive(repository: archivePath)
             let registry = VendorProfileRegistry()
@@ -73,7 +73,7 @@ struct Demo: AsyncParsableCommand {
             let filter = try BackupFilter(asyncExecute: true, maxConcurrent: 10, timeout: 60, retryCount: 0)
             let first = try await runBackup(
                 executor: makeExecutor(), filter: filter, createdBy: "netbackup demo", idempotencyKey: nil,
-                interactive: isatty(STDERR_FILENO) == 1)
+                interactive: isatty(STDERR_FILENO) == 1).task
             printError(report(first, archive: archivePath))
 
             // The deliberate failures, each with its code and why.
@@ -96,7 +96,7 @@ struct Demo: AsyncParsableCommand {
             simulator.setConfigLine("! changed by netbackup demo at \(Date().formatted(.iso8601))", on: changed.id)
             printError("\nChanged the configuration of \(changed.hostname); backing up again…")
             let second = try await runBackup(
-                executor: makeExecutor(), filter: filter, createdBy: "netbackup demo", idempotencyKey: nil, interactive: false, quiet: true)
+                executor: makeExecutor(), filter: filter, createdBy: "netbackup demo", idempotencyKey: nil, interactive: false, quiet: true).task
             let commits = Set(second.results.compactMap(\.gitCommitID))
             let changedIDs = second.results.filter { $0.changed == true }.map(\.deviceID)
             printError("Second run: \(second.status.rawValue); changed: \(changedIDs.map(\.rawValue).joined(separator: ", ")); commit: \(commits.first.map { String($0.prefix(12)) } ?? "none")")
@@ -176,9 +176,9 @@ struct Simulate: AsyncParsableCommand {
             print("inventory written to \(inventory) (try: netbackup backup --inventory \(inventory) --host-key-policy accept-any)")
         }
         printError("Simulating \(listed.count) devices; Ctrl-C to stop.")
-        let stop = InterruptHandler { }
+        let stop = InterruptHandler { _ in }
         while !stop.interrupted { try await Task.sleep(for: .milliseconds(200)) }
         await simulator.stop()
-        throw ExitCode(ExitStatus.interrupted.rawValue)
+        throw ExitCode(128 + (stop.signal ?? SIGINT))
     }
 }
