@@ -31,6 +31,19 @@ private enum CiscoLike {
         #"(?i)command authorization failed"#, #"^% ?Authorization failed"#,
     ]
     static let snmpCommunity = SecretRule(#"^snmp-server community (?<secret>\S+)"#)
+    /// `ntp authentication-key N md5 KEY [7]` on IOS (IOS Basic System Management Command Reference: the
+    /// encryption type follows the key) and `ntp authentication-key N md5 [0|7|8a] KEY` on EOS (EOS User
+    /// Manual, NTP): one rule skips a type digit before the key, never a key that merely starts with one.
+    static let ntpAuthenticationKey = SecretRule(#"^ntp authentication-key \d+ \S+(?: (?:[078]|8a))? (?<secret>\S+)"#)
+}
+
+/// Rules every built-in profile carries.
+private enum CommonRules {
+    /// Credentials in a URL — `scp://user:pass@host/file`, `ftp://…`, `https://…` — in archive paths, boot,
+    /// copy and backup commands of any vendor: the password is RFC 3986's userinfo after the first `:`,
+    /// up to the `@`. A `host:port/…` (a port, then the path) is not a password.
+    static let urlCredentials = SecretRule(
+        #"\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s@:"']+:(?<secret>(?![0-9]+(?:/|$))[^@\s"']+)@"#)
 }
 
 extension VendorProfile {
@@ -71,13 +84,46 @@ extension VendorProfile {
             SecretRule(#"^enable (?:password|secret)(?: level \d+)?(?: \d+)? (?<secret>\S+)"#),
             SecretRule(#"^\s+(?:password|secret)(?: \d+)? (?<secret>\S+)"#),
             SecretRule(#"^(?:tacacs-server|radius-server)\b.*? key(?: \d+)? (?<secret>\S+)"#),
-            SecretRule(#"^\s+(?:key|server-key)(?: \d+)? (?<secret>\S+)"#),
+            // `key [0|6|7] KEY` in `tacacs server`/`radius server` blocks, `server-key` under `aaa server radius
+            // dynamic-author` (IOS-XE Security Command Reference). A key chain's `key 1` is the key's number,
+            // not a secret (IOS key chain: `key chain NAME` / ` key 1` / `  key-string …`): a lone number is
+            // left alone, except inside a server block, where it can only be the key.
+            SecretRule(#"^\s+(?:key|server-key) [067] (?<secret>\S+)"#),
+            SecretRule(#"^\s+(?:key|server-key) (?<secret>(?![0-9]+\s*$)\S+)\s*$"#),
+            SecretRule(#"^\s+key (?<secret>\S+)\s*$"#, sectionStart: #"^(?:tacacs|radius) server \S"#, sectionEnd: #"^\S"#),
             SecretRule(#"^\s+key-string(?: \d+)? (?<secret>\S+)"#),
-            SecretRule(#"^crypto isakmp key (?<secret>\S+)"#),
+            // `crypto isakmp key [0|6] KEY {address|hostname} …` (IOS Security Command Reference): the key is the
+            // word before `address`/`hostname`, not the type digit before it.
+            SecretRule(#"^crypto isakmp key (?:[06] )?(?<secret>\S+) (?:address|hostname)\b"#),
             SecretRule(#"^\s+ip ospf (?:message-digest-key \d+ md5|authentication-key)(?: \d+)? (?<secret>\S+)"#),
             SecretRule(#"^\s+neighbor \S+ password(?: \d+)? (?<secret>\S+)"#),
-            SecretRule(#"^\s+standby(?: \d+)? authentication(?: md5 key-string)?(?: \d+)? (?<secret>\S+)"#),
+            // HSRP and VRRP: `standby [N] authentication {text KEY | md5 key-string [0|7] KEY | KEY}`, `vrrp N
+            // authentication {text KEY | md5 key-string [0|7] KEY}` (IOS First Hop Redundancy Protocols Command
+            // Reference); `md5 key-chain NAME` names a key chain, not a secret.
+            SecretRule(#"^\s+standby(?: \d+)? authentication (?:text |md5 key-string (?:[07] )?)?(?<secret>(?!(?:md5|text)\b)\S+)"#),
+            SecretRule(#"^\s+vrrp \d+ authentication (?:text |md5 key-string (?:[07] )?)?(?<secret>(?!(?:md5|text)\b)\S+)"#),
             SecretRule(#"^\s+pre-shared-key(?: \S+)*? (?<secret>\S+)$"#),
+            // PPP on an interface: `ppp chap password [0|7] SECRET`, `ppp pap sent-username NAME password [0|7]
+            // SECRET` (IOS Dial Technologies Command Reference); `ppp chap hostname NAME` is not secret.
+            SecretRule(#"^\s+ppp (?:chap|ms-chap|ms-chap-v2) password(?: [07])? (?<secret>\S+)"#),
+            SecretRule(#"^\s+ppp pap sent-username \S+ password(?: [07])? (?<secret>\S+)"#),
+            // `dot11 ssid NAME` / ` wpa-psk {ascii|hex} [0|7] KEY` (IOS wireless; Oxidized ios.rb hides it too).
+            SecretRule(#"^\s+wpa-psk (?:ascii|hex)(?: [07])? (?<secret>\S+)"#),
+            CiscoLike.ntpAuthenticationKey,
+            // `ip ftp password [0|7] PASSWORD` (IOS Configuration Fundamentals Command Reference).
+            SecretRule(#"^ip ftp password(?: [07])? (?<secret>\S+)"#),
+            // `aaa group server {radius|tacacs+} NAME` / ` server-private ADDRESS [auth-port …] [timeout …] key
+            // [0|6|7] KEY` (IOS Security Command Reference).
+            SecretRule(#"^\s+server-private \S+(?: .*?)? key(?: [067])? (?<secret>\S+)"#),
+            // `mpls ldp neighbor [vrf NAME] ADDRESS password [0|7] PASSWORD` (IOS MPLS Command Reference).
+            SecretRule(#"^mpls ldp neighbor (?:vrf \S+ )?\S+ password(?: [07])? (?<secret>\S+)"#),
+            // IS-IS: ` area-password PASSWORD [authenticate snp …]`, ` domain-password PASSWORD …` under `router
+            // isis`, ` isis password PASSWORD [level-N]` on an interface (IOS IS-IS Command Reference).
+            SecretRule(#"^\s+(?:area|domain)-password (?<secret>\S+)"#),
+            SecretRule(#"^\s+isis password (?<secret>\S+)"#),
+            // DMVPN: ` ip nhrp authentication STRING` on a tunnel interface (IOS NHRP Command Reference).
+            SecretRule(#"^\s+ip nhrp authentication (?<secret>\S+)"#),
+            CommonRules.urlCredentials,
         ],
         truncationGuard: TruncationGuard(lastLine: #"^end$"#, minimumLines: 3)
     )
@@ -101,6 +147,19 @@ extension VendorProfile {
             SecretRule(#"^snmp-server user \S+ .*?\bpriv (?:aes-128 |3des |des )?(?<secret>\S+)"#),
             SecretRule(#"\bpassword \d+ (?<secret>\S+)"#),
             SecretRule(#"^(?:radius-server|tacacs-server) .*?key(?: \d+)? (?<secret>"[^"]*"|\S+)"#),
+            // `key chain NAME` / `  key 1` / `    key-string [0|7] KEY` (NX-OS Security Configuration Guide,
+            // keychain management); the key's number is not a secret.
+            SecretRule(#"^\s+key-string(?: [037])? (?<secret>\S+)"#),
+            // OSPF: ` ip ospf authentication-key [0|3|7] KEY`, ` ip ospf message-digest-key N md5 [0|3|7] KEY`, and
+            // the same keys on virtual links (NX-OS Unicast Routing Configuration Guide, OSPFv2).
+            SecretRule(#"\b(?:authentication-key|message-digest-key \d+ md5)(?: [037])? (?<secret>\S+)"#),
+            // HSRP/VRRP groups: `authentication text KEY`, `authentication md5 key-string [0|7] KEY` (NX-OS HSRP
+            // and VRRP configuration); `authentication md5 key-chain NAME` names a key chain.
+            SecretRule(#"^\s+authentication (?:text |md5 key-string (?:[07] )?)(?<secret>\S+)"#),
+            // `snmp-server host ADDRESS {traps|informs} [version {1|2c}] COMMUNITY [udp-port N]` (NX-OS System
+            // Management Configuration Guide, SNMP); with `version 3` the word names a user, not a secret.
+            SecretRule(#"^snmp-server host \S+ (?:traps|informs)(?: version (?:1|2c))? (?<secret>(?!version\b)\S+)"#),
+            CommonRules.urlCredentials,
         ],
         truncationGuard: TruncationGuard(minimumLines: 5)
     )
@@ -124,6 +183,16 @@ extension VendorProfile {
             SecretRule(#"^snmp-server community (?<secret>\S+)"#),
             SecretRule(#"\b(?:secret|password) \d+ (?<secret>\S+)"#),
             SecretRule(#"^\s*key \d+ (?<secret>\S+)"#),
+            // IOS XR shows stored keys as `encrypted KEY`: `password encrypted KEY` (BGP neighbors, MPLS LDP),
+            // `authentication-key encrypted KEY` and `message-digest-key N md5 encrypted KEY` (OSPF),
+            // `lsp-password hmac-md5 encrypted KEY` (IS-IS), SNMPv3 `auth sha encrypted KEY priv aes 128
+            // encrypted KEY` (IOS XR routing and system management command references).
+            SecretRule(#"\bencrypted (?<secret>\S+)"#),
+            SecretRule(#"\b(?:password|authentication-key|md5|lsp-password(?: \S+)?) clear (?<secret>\S+)"#),
+            // `key chain NAME` / ` key 1` / `  key-string password KEY` (or `clear KEY`) (IOS XR System Security
+            // Command Reference, keychain management).
+            SecretRule(#"^\s*key-string(?: password| clear)? (?<secret>\S+)"#),
+            CommonRules.urlCredentials,
         ],
         truncationGuard: TruncationGuard(lastLine: #"^end$"#, minimumLines: 3)
     )
@@ -144,12 +213,16 @@ extension VendorProfile {
             SecretRule(#"^passwd (?<secret>\S+)"#),
             SecretRule(#"^username \S+ password (?<secret>\S+)"#),
             SecretRule(#"pre-shared-key(?: hex)? (?<secret>\S+)"#),
-            SecretRule(#"^\s+key (?<secret>\S+)"#),
+            // ` key KEY` under `aaa-server NAME (IF) host ADDRESS` (ASA CLI configuration guide, AAA servers); a
+            // lone number elsewhere is a key chain's key number, inside the server block it is the key.
+            SecretRule(#"^\s+key (?<secret>(?![0-9]+\s*$)\S+)"#),
+            SecretRule(#"^\s+key (?<secret>\S+)\s*$"#, sectionStart: #"^aaa-server \S+ .*\bhost\b"#, sectionEnd: #"^\S"#),
             SecretRule(#"ldap-login-password (?<secret>\S+)"#),
             SecretRule(#"^snmp-server host .*? community (?<secret>\S+)"#),
             SecretRule(#"^snmp-server community (?<secret>\S+)"#),
             SecretRule(#"^failover key (?<secret>.+)$"#),
             SecretRule(#"^\s+(?:ospf message-digest-key \d+ md5|ospf authentication-key|neighbor \S+ password) (?<secret>.+)$"#),
+            CommonRules.urlCredentials,
         ],
         truncationGuard: TruncationGuard(lastLine: #"^: end$"#, minimumLines: 3)
     )
@@ -170,7 +243,13 @@ extension VendorProfile {
         secretRules: [
             SecretRule(#""(?<secret>[^"]*)"; ## SECRET-DATA$"#),
             SecretRule(#"\bcommunity (?<secret>\S+) \{"#),
-            SecretRule(#"(?:ftp|pasvftp|sftp|scp|https?)://[^/@":]+:(?<secret>[^@"]+)@"#),
+            // `snmp { community public; }`: a community without clients or authorization has no block and ends
+            // in `;` (Junos SNMP configuration statements, `community`). Only inside the `snmp` stanza: elsewhere
+            // (`policy-options`, a term's `from { community NAME; }`) `community` names BGP communities.
+            SecretRule(
+                #"^\s*community (?<secret>"[^"]*"|[^\s;{"]+)\s*;"#, sectionStart: #"^\s*snmp \{"#, sectionEnd: #"^\}"#),
+            // `url "scp://user:pass@host/…";` (archival, `system archival configuration archive-sites`).
+            CommonRules.urlCredentials,
         ],
         truncationGuard: TruncationGuard(
             minimumLines: 3, blockOpen: #"\{\s*(?:##.*)?$"#, blockClose: #"^\s*\}\s*(?:##.*)?$"#),
@@ -199,6 +278,11 @@ extension VendorProfile {
             SecretRule(#"^enable (?:secret|password)(?: \S+)? (?<secret>\S+)$"#),
             SecretRule(#"^(?:tacacs-server|radius-server)\b.*? key(?: \d+)? (?<secret>\S+)"#),
             SecretRule(#"\b(?:auth (?:md5|sha\d{0,3})|priv (?:des|aes\d{0,3})|localized) (?<secret>\S+)"#),
+            CiscoLike.ntpAuthenticationKey,
+            // Interface ` ip ospf authentication-key [0|7|8a] KEY`, ` ip ospf message-digest-key N md5 [0|7|8a] KEY`
+            // (EOS User Manual, OSPFv2 authentication).
+            SecretRule(#"^\s+ip ospf (?:authentication-key|message-digest-key \d+ \S+)(?: (?:[078]|8a))? (?<secret>\S+)"#),
+            CommonRules.urlCredentials,
         ],
         truncationGuard: TruncationGuard(lastLine: #"^end$"#, minimumLines: 3)
     )
@@ -221,6 +305,15 @@ extension VendorProfile {
             SecretRule(#"\b(?:irreversible-cipher|cipher) (?<secret>\S+)"#),
             SecretRule(#"^\s*snmp-agent community (?:read|write) (?!cipher\b)(?<secret>\S+)"#),
             SecretRule(#"\bpin verify (?:auto )?(?<secret>\S+)"#),
+            // Plain-text forms the configuration may still show: `local-user NAME password simple X`,
+            // `pre-shared-key simple X` (IKE peer), `super password [level N] simple X` (VRP command
+            // references: `super password level 3 simple …`).
+            SecretRule(#"\b(?:password|pre-shared-key)(?: level \d+)? simple (?<secret>\S+)"#),
+            // OSPF/IS-IS keys given `plain`: `ospf authentication-mode {md5|hmac-md5|hmac-sha256} N plain X`,
+            // `authentication-mode simple plain X`, `area-authentication-mode md5 plain X` (VRP OSPF and IS-IS
+            // command references).
+            SecretRule(#"\bauthentication-mode\b.*? plain (?<secret>\S+)"#),
+            CommonRules.urlCredentials,
         ],
         truncationGuard: TruncationGuard(lastLine: #"^return$"#, minimumLines: 3),
         commentPrefix: "# ",
@@ -244,6 +337,7 @@ extension VendorProfile {
             SecretRule(#"\bpassword (?:hash|cipher|simple) (?<secret>\S+)"#),
             SecretRule(#"\bkey (?:authentication |accounting )?(?:cipher|simple) (?<secret>\S+)"#),
             SecretRule(#"\b(?:authentication-mode|privacy-mode) \S+ (?:cipher |simple )?(?<secret>\S+)"#),
+            CommonRules.urlCredentials,
         ],
         truncationGuard: TruncationGuard(lastLine: #"^return$"#, minimumLines: 3),
         commentPrefix: "# ",
@@ -265,6 +359,7 @@ extension VendorProfile {
             SecretRule(#"^snmp-server community (?<secret>"[^"]*"|\S+)"#),
             SecretRule(#"^(?:radius|tacacs)-server (?:host \S+ )?key (?<secret>"[^"]*"|\S+)"#),
             SecretRule(#"^password (?:manager|operator)(?: user-name \S+)? (?:plaintext|sha1|sha256) (?<secret>"[^"]*"|\S+)"#),
+            CommonRules.urlCredentials,
         ],
         truncationGuard: TruncationGuard(minimumLines: 3),
         logoutCommands: ["logout", "y", "n"]
@@ -287,6 +382,7 @@ extension VendorProfile {
             SecretRule(#"^snmpv3 user .*?\bauth-pass (?:ciphertext |plaintext )?(?<secret>\S+)"#),
             SecretRule(#"^snmpv3 user .*?\bpriv-pass (?:ciphertext |plaintext )?(?<secret>\S+)"#),
             SecretRule(#"^(?:radius|tacacs)-server (?:host \S+ )?key (?:ciphertext |plaintext )?(?<secret>\S+)"#),
+            CommonRules.urlCredentials,
         ],
         truncationGuard: TruncationGuard(minimumLines: 3)
     )
@@ -320,6 +416,7 @@ extension VendorProfile {
             // `set [ find default=yes ] name=…` (Oxidized's L009UiGS recording; MikroTik manual, SNMP). Elsewhere
             // `name=` names interfaces, so the rule stays inside the section (up to the next `/menu` line).
             SecretRule(#"\bname=(?<secret>"[^"]*"|\S+)"#, sectionStart: #"^/snmp community\s*$"#, sectionEnd: #"^/"#),
+            CommonRules.urlCredentials,
         ],
         truncationGuard: TruncationGuard(minimumLines: 1),
         commentPrefix: "# ",
@@ -349,6 +446,7 @@ extension VendorProfile {
             // `set name "public"` (FortiOS CLI reference); elsewhere `set name` names objects. The section ends
             // with the top-level `end`.
             SecretRule(#"^\s*set name (?<secret>.+)$"#, sectionStart: #"^\s*config system snmp community\s*$"#, sectionEnd: #"^end\s*$"#),
+            CommonRules.urlCredentials,
         ],
         truncationGuard: TruncationGuard(
             lastLine: #"^end$"#, minimumLines: 3, blockOpen: #"^\s*config "#, blockClose: #"^\s*end\s*$"#),
@@ -372,7 +470,8 @@ extension VendorProfile {
             // access-setting version v2c`; `authpwd`/`privpwd` are SNMPv3 users' passwords (PAN-OS config schema).
             SecretRule(
                 #"^\s*(?:phash|password|secret|pre-shared-key|authentication-key|auth-password|priv-password|authpwd|privpwd|community|snmp-community-string|key) (?<secret>[^;]+);"#
-            )
+            ),
+            CommonRules.urlCredentials,
         ],
         truncationGuard: TruncationGuard(minimumLines: 3, blockOpen: #"\{\s*$"#, blockClose: #"^\s*\}\s*$"#),
         commentPrefix: "# "
@@ -397,6 +496,7 @@ extension VendorProfile {
             SecretRule(
                 #"^\s*key(?: \d+)? (?<secret>"[^"]*"|\S+)"#,
                 sectionStart: #"^(?:tacacs-server|radius-server|radius server)\b.*\bhost\b"#, sectionEnd: #"^\s*exit\s*$"#),
+            CommonRules.urlCredentials,
         ],
         truncationGuard: TruncationGuard(minimumLines: 3),
         logoutCommands: ["exit", "exit"]
@@ -417,6 +517,7 @@ extension VendorProfile {
             CiscoLike.snmpCommunity,
             SecretRule(#"^username \S+ .*?(?:password|secret)(?: \d+)? (?<secret>\S+)"#),
             SecretRule(#"^enable (?:password|secret)(?: level \d+)?(?: \d+)? (?<secret>\S+)"#),
+            CommonRules.urlCredentials,
         ],
         truncationGuard: TruncationGuard(lastLine: #"^end$"#, minimumLines: 3)
     )
@@ -435,7 +536,7 @@ extension VendorProfile {
             BackupCommand("cat /etc/passwd", header: "/etc/passwd"),
             BackupCommand("cat /etc/group", header: "/etc/group"),
         ],
-        secretRules: [SecretRule(#"^[\w.-]+:(?<secret>\$[^:]+):\d+:\d+:"#)],
+        secretRules: [SecretRule(#"^[\w.-]+:(?<secret>\$[^:]+):\d+:\d+:"#), CommonRules.urlCredentials],
         truncationGuard: TruncationGuard(minimumLines: 1),
         commentPrefix: "# "
     )

@@ -7,15 +7,19 @@ struct ConfigAssembler {
     let profile: CompiledProfile
     let scrubSecrets: Bool
     let deviceName: String
+    /// Their secret values never appear in a message (with the profile's secret rules, which always apply
+    /// to quoted lines).
+    let credentials: Credentials?
     private(set) var text = ""
     /// Lines of the `config` commands, without volatile lines, for the truncation guard.
     private var guardedLines: [Substring] = []
     private var sawConfigCommand = false
 
-    init(profile: CompiledProfile, scrubSecrets: Bool, deviceName: String) {
+    init(profile: CompiledProfile, scrubSecrets: Bool, deviceName: String, credentials: Credentials? = nil) {
         self.profile = profile
         self.scrubSecrets = scrubSecrets
         self.deviceName = deviceName
+        self.credentials = credentials
     }
 
     /// Splits text into lines, without the empty element after a final newline.
@@ -141,7 +145,8 @@ struct ConfigAssembler {
         if let lastLine = rules.lastLine {
             let last = guardedLines.last(where: { $0.contains(where: { !$0.isWhitespace }) }).map(String.init) ?? ""
             if !lastLine.matches(last) {
-                throw truncated("the last line is '\(String(last.prefix(60)))', expected one matching \(lastLine.source)")
+                let quoted = profile.quote(last, credentials: credentials, limit: 60)
+                throw truncated("the last line is '\(quoted)', expected one matching \(lastLine.source)")
             }
         }
         if let open = rules.blockOpen, let close = rules.blockClose {
@@ -201,21 +206,7 @@ struct ConfigAssembler {
     private func scrub(_ line: String, active: [Bool]) -> String {
         var result = line
         for (i, rule) in profile.secretRules.enumerated() where active[i] {
-            let matches = rule.pattern.regex.matches(in: result, range: NSRange(result.startIndex..., in: result))
-            guard !matches.isEmpty else { continue }
-            let mutable = NSMutableString(string: result)
-            let hasSecretGroup = rule.pattern.hasGroup(named: "secret")
-            // Replace from the end so earlier ranges stay valid.
-            for match in matches.reversed() {
-                var range = match.range
-                if hasSecretGroup {
-                    let group = match.range(withName: "secret")
-                    guard group.location != NSNotFound else { continue }
-                    range = group
-                }
-                mutable.replaceCharacters(in: range, with: rule.replacement)
-            }
-            result = String(mutable)
+            result = rule.apply(to: result)
         }
         return result
     }
