@@ -130,14 +130,15 @@ public final class CLISession {
         let deadline = elapsed() + (profile.loginTimeout ?? limits.loginTimeout)
         _ = try await waitForPrompt(phase: .login(deadline: deadline), answering: profile.loginInteractions)
         logger.debug(
-            "CLI prompt found", metadata: ["hostname": "\(hostname ?? "?")", "prompt": "\(lastPrompt)"])
+            "CLI prompt found",
+            metadata: ["hostname": "\(hostname ?? "?")", "prompt": "\(quote(lastPrompt, limit: 80))"])
         try await enterPrivilegedMode()
         for command in profile.profile.sessionCommands {
             let output = try await run(command)
             if let rejected = firstLine(of: output, matching: profile.errorPatterns, limit: profile.profile.errorScanLines) {
                 logger.notice(
                     "Session command rejected; pager marks will be answered instead",
-                    metadata: ["command": "\(command)", "reply": "\(redact(rejected))"])
+                    metadata: ["command": "\(command)", "reply": "\(quote(rejected, limit: 200))"])
             }
         }
     }
@@ -197,12 +198,13 @@ public final class CLISession {
                 let reply = String(decoding: buffer.takeOutput(), as: UTF8.self)
                 if let refusal = firstLine(of: reply, matching: enable.failurePatterns, limit: .max) {
                     throw BackupError(
-                        .authFailed, "\(deviceName) refused privileged mode: \(redact(refusal))",
+                        .authFailed, "\(deviceName) refused privileged mode: \(quote(refusal, limit: 200))",
                         hint: "Check the enable secret in the device's credentials.")
                 }
                 if let privileged = enable.privilegedPrompt, !privileged.matches(lastPrompt) {
                     throw BackupError(
-                        .authFailed, "\(deviceName) did not enter privileged mode (prompt \(lastPrompt)).",
+                        .authFailed,
+                        "\(deviceName) did not enter privileged mode (prompt \(quote(lastPrompt, limit: 80))).",
                         hint: "Check the enable secret and the account's privilege level.")
                 }
                 isPrivileged = true
@@ -292,7 +294,7 @@ public final class CLISession {
                 answered[index] += 1
                 if answered[index] > interactions[index].maxCount {
                     throw failure(
-                        phase, "kept asking '\(redact(String(tail.prefix(80))))' after \(answered[index] - 1) answers")
+                        phase, "kept asking '\(quotedPartialLine(limit: 80))' after \(answered[index] - 1) answers")
                 }
                 buffer.discardPartialLine()
                 if case .command = phase { pagesAnswered += 1 }
@@ -408,13 +410,25 @@ public final class CLISession {
     // MARK: - Helpers
 
     private func lastLineNote() -> String {
-        let line = buffer.fullPartialLine().trimmingCharacters(in: .whitespaces)
+        let line = quotedPartialLine(limit: 80)
         guard !line.isEmpty else { return "" }
-        return "; last line received: '\(redact(String(line.prefix(80))))'"
+        return "; last line received: '\(line)'"
     }
 
-    /// Removes the credentials' secret values from text that came from the device.
-    func redact(_ text: String) -> String { redactSecrets(text, of: credentials) }
+    /// The incomplete last line, whole (not just the tail that prompt matching looks at), quoted for a
+    /// message: secret rules and credentials first, shortening last. A raw line too long to be worth
+    /// cleaning is described by its length.
+    private func quotedPartialLine(limit: Int) -> String {
+        let rawBytes = buffer.partialLine.count
+        guard rawBytes <= CompiledProfile.maxQuotedLineBytes * 4 else { return "<a line of \(rawBytes) bytes, not shown>" }
+        return quote(buffer.fullPartialLine(), limit: limit)
+    }
+
+    /// Device text (one line) as messages and logs may show it: the profile's secret rules (whether or not
+    /// backups are scrubbed), then the credentials' secret values, and only then shortened to `limit`.
+    func quote(_ line: String, limit: Int) -> String {
+        profile.quote(line, credentials: credentials, limit: limit)
+    }
 }
 
 /// `text` with every secret value of `credentials` replaced by `<redacted>`.

@@ -9,7 +9,8 @@ public import Logging
 /// The device's `vendor` names its profile. Shell profiles run through a ``CLISession``; exec profiles run
 /// each command on its own exec channel (a missing exit status counts as success). The outputs are then
 /// cleaned: errors detected, volatile lines removed, secrets scrubbed when ``Options/scrubSecrets`` is
-/// on, and the truncation guard applied.
+/// on, and the truncation guard applied. Device lines quoted in errors and logs always pass through the
+/// profile's secret rules and the credentials' redaction first, and are shortened only afterwards.
 public struct ProfileConfigRetriever: ConfigRetriever {
     /// Settings of the retriever.
     public struct Options: Sendable, Hashable {
@@ -76,7 +77,8 @@ public struct ProfileConfigRetriever: ConfigRetriever {
         let profile = try profile(for: device)
         var logger = logger
         logger[metadataKey: "vendor_profile"] = "\(profile.name)"
-        var assembler = ConfigAssembler(profile: profile, scrubSecrets: options.scrubSecrets, deviceName: device.name)
+        var assembler = ConfigAssembler(
+            profile: profile, scrubSecrets: options.scrubSecrets, deviceName: device.name, credentials: credentials)
         switch profile.profile.mode {
         case .shell:
             try await runShell(
@@ -104,7 +106,8 @@ public struct ProfileConfigRetriever: ConfigRetriever {
             for command in profile.commands {
                 let output = try await cli.run(command.command.command, timeout: command.timeout)
                 if let error = assembler.errorLine(in: output) {
-                    try reportFailure(command, device: device, detail: cli.redact(error), logger: logger)
+                    try reportFailure(
+                        command, device: device, detail: cli.quote(error, limit: Self.detailLimit), logger: logger)
                     continue
                 }
                 assembler.add(output, of: command)
@@ -130,27 +133,40 @@ public struct ProfileConfigRetriever: ConfigRetriever {
             logger.debug("Running exec command", metadata: ["command": "\(command.command.command)"])
             let result = try await session.execute(command.command.command, timeout: timeout)
             if let status = result.exitStatus, status != 0 {
-                let stderr = cleanedText(Array(result.stderr.prefix(400))).trimmingSuffixWhitespace()
+                // Whole lines only: a line cut before the secret rules run could leak a prefix of a secret.
+                var stderrBytes = result.stderr[...]
+                if stderrBytes.count > Self.maxStderrBytes {
+                    stderrBytes = stderrBytes.prefix(Self.maxStderrBytes)
+                    if let lastNewline = stderrBytes.lastIndex(of: 0x0A) { stderrBytes = stderrBytes[..<lastNewline] }
+                }
+                let stderr = profile.quoteLines(
+                    of: cleanedText(Array(stderrBytes)), credentials: credentials, limit: Self.detailLimit)
                 try reportFailure(
-                    command, device: device, detail: redactSecrets("exit status \(status)\(stderr.isEmpty ? "" : ": \(stderr)")", of: credentials),
+                    command, device: device, detail: "exit status \(status)\(stderr.isEmpty ? "" : ": \(stderr)")",
                     logger: logger)
                 continue
             }
             let output = cleanedText(result.stdout)
             if let error = assembler.errorLine(in: output) {
                 try reportFailure(
-                    command, device: device, detail: redactSecrets(error, of: credentials), logger: logger)
+                    command, device: device,
+                    detail: profile.quote(error, credentials: credentials, limit: Self.detailLimit), logger: logger)
                 continue
             }
             assembler.add(output, of: command)
         }
     }
 
-    /// Throws `COMMAND_FAILED`, or logs and returns for an optional command.
+    /// How much of a device's reply a `COMMAND_FAILED` message quotes, in characters.
+    static let detailLimit = 200
+    /// How much of an exec command's stderr is looked at for the message (whole lines of it).
+    static let maxStderrBytes = 16 * 1024
+
+    /// Throws `COMMAND_FAILED`, or logs and returns for an optional command. `detail` is already quoted
+    /// (secret rules, credentials, length): see ``CompiledProfile/quote(_:credentials:limit:)``.
     private func reportFailure(
         _ command: CompiledProfile.CompiledCommand, device: Device, detail: String, logger: Logger
     ) throws {
-        let detail = String(detail.prefix(200))
         if command.command.optional {
             logger.debug(
                 "Optional command failed; left out of the backup",

@@ -76,7 +76,9 @@ public struct VendorProfile: Sendable, Hashable {
     /// Lines that change without a configuration change (timestamps, uptimes, "Last configuration change
     /// at …", `ntp clock-period`); removed from every command's output so unchanged configs hash the same.
     public var volatileLines: [String]
-    /// Rules that hide passwords, secrets and SNMP communities; applied only when scrubbing is requested.
+    /// Rules that hide passwords, secrets and SNMP communities: applied to backups when scrubbing is
+    /// requested, and always to device lines quoted in error messages and logs (the last line before a
+    /// timeout, a rejected last line, a command's error reply), before those are shortened.
     public var secretRules: [SecretRule]
     /// Checks that the configuration arrived whole; a failed check is `TRUNCATED_CONFIG`.
     public var truncationGuard: TruncationGuard?
