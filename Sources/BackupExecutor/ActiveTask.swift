@@ -193,3 +193,39 @@ final class Flag: Sendable {
     func set() { value.store(true, ordering: .releasing) }
     var isSet: Bool { value.load(ordering: .acquiring) }
 }
+
+/// A value set once, by whichever comes first, and awaited by one task (which may stop waiting for the
+/// work that was to set it: the later `resolve` is ignored).
+final class OneShot<Value: Sendable>: Sendable {
+    private struct State {
+        var value: Value?
+        var resolved = false
+        var waiter: CheckedContinuation<Value, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    /// Sets the value unless it is set already; wakes the waiter.
+    func resolve(_ value: Value) {
+        let waiter: CheckedContinuation<Value, Never>? = state.withLock { state in
+            guard !state.resolved else { return nil }
+            state.resolved = true
+            state.value = value
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: value)
+    }
+
+    /// Waits for the value (one waiter at a time).
+    func wait() async -> Value {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Value, Never>) in
+            let ready: Value? = state.withLock { state in
+                if state.resolved { return state.value }
+                state.waiter = continuation
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
+}

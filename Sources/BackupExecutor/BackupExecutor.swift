@@ -222,6 +222,7 @@ public final class BackupExecutor: Service, Sendable {
         try filter.validate(against: configuration.policy)
         try ensureAccepting()
         if let idempotencyKey, let existing = try await storeCall({ try await self.store.task(idempotencyKey: idempotencyKey) }) {
+            try Self.checkSameRequest(existing, filter: filter, idempotencyKey: idempotencyKey)
             logger.debug("idempotency key matched an existing task", metadata: ["task_id": "\(existing.taskID)"])
             return filter.asyncExecute ? existing : try await finalTask(existing.taskID, cancelOnCancellation: true)
         }
@@ -251,6 +252,7 @@ public final class BackupExecutor: Service, Sendable {
         switch creation {
         case .existing(let existing):
             registry.withLock { _ = $0.creating.remove(summary.taskID) }
+            if let idempotencyKey { try Self.checkSameRequest(existing, filter: filter, idempotencyKey: idempotencyKey) }
             return filter.asyncExecute ? existing : try await finalTask(existing.taskID, cancelOnCancellation: true)
         case .created(let task):
             let known = Dictionary(selected.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
@@ -263,6 +265,18 @@ public final class BackupExecutor: Service, Sendable {
             if filter.asyncExecute { return task }
             return try await finalTask(task.taskID, cancelOnCancellation: true)
         }
+    }
+
+    /// An idempotency key names one request: the same key with another filter is a conflict, never the old
+    /// task passed off as the new request's. Whether the caller waits (`async_execute`) is not part of it.
+    static func checkSameRequest(_ existing: BackupTask, filter: BackupFilter, idempotencyKey: String) throws(BackupError) {
+        var asked = filter
+        asked.asyncExecute = existing.filter.asyncExecute
+        guard asked != existing.filter else { return }
+        throw BackupError(
+            .idempotencyConflict,
+            "The idempotency key \"\(idempotencyKey)\" was used for task \(existing.taskID) with a different request.",
+            hint: "Use a new key for a new request, or send exactly the same request to get task \(existing.taskID).")
     }
 
     /// Waits until a task has finished and returns it.
@@ -503,6 +517,7 @@ public final class BackupExecutor: Service, Sendable {
             try await storeCall { try await self.store.markRunning(taskID: active.taskID, at: self.wallClock(), resumed: active.resumed) }
             active.hub.publish(active.resumed ? .taskResumed(remaining: active.devices.count) : .taskStarted)
             let devices = try await resolveDevices(active)
+            try await prepareArchive(for: active.devices)
             let laneCount = min(active.filter.maxConcurrent, active.devices.count)
             if laneCount > 0 {
                 let lanes = Task {
@@ -517,10 +532,26 @@ public final class BackupExecutor: Service, Sendable {
                     lanes.cancel()
                 }
             }
+        } catch let error as ArchivePreparationError {
+            active.fail(error.error)
         } catch {
             active.fail(Self.storeError(error))
         }
         if active.beginConcluding() { await conclude(active) }
+    }
+
+    /// Lets the archive check, before any device is contacted, that it can take the task's configs.
+    private func prepareArchive(for devices: [DeviceRef]) async throws(ArchivePreparationError) {
+        do {
+            try await archive.prepare(for: devices)
+        } catch {
+            var wrapped = BackupError.wrapping(error)
+            if wrapped.code != .archiveFailed {
+                wrapped = BackupError(.archiveFailed, "The archive cannot take this task's configs: \(wrapped.message)", hint: wrapped.hint)
+            }
+            logger.error("archive refused the task before any device was contacted", metadata: ["error": "\(wrapped)"])
+            throw ArchivePreparationError(error: wrapped)
+        }
     }
 
     private func resolveDevices(_ active: ActiveTask) async throws -> [DeviceID: Device] {
@@ -656,16 +687,44 @@ public final class BackupExecutor: Service, Sendable {
             return .failure(BackupError.wrapping(error))
         }
         if Task.isCancelled { return .failure(BackupError(.cancelled, "Cancelled.")) }
-        do {
-            let receipt = try await archive.store(config, for: ref, context: ArchiveContext(taskID: taskID, fetchedAt: wallClock()))
-            return .success(receipt)
-        } catch {
-            var wrapped = BackupError.wrapping(error)
-            if wrapped.code != .cancelled && wrapped.code != .archiveFailed {
-                wrapped = BackupError(.archiveFailed, "Storing the config of \(device.name) failed: \(wrapped.message)", hint: wrapped.hint)
+        return await archiveConfig(config, device: device, ref: ref, taskID: taskID)
+    }
+
+    /// Stores a fetched config, within ``BackupExecutorConfiguration/archiveTimeout``. Blocking file I/O
+    /// cannot be interrupted: past the limit the executor stops waiting for it (the write goes on alone,
+    /// and is atomic) and the device fails with `ARCHIVE_FAILED`.
+    private func archiveConfig(
+        _ config: RetrievedConfig, device: Device, ref: DeviceRef, taskID: String
+    ) async -> Result<ArchiveReceipt, BackupError> {
+        let outcome = OneShot<Result<ArchiveReceipt, BackupError>>()
+        let context = ArchiveContext(taskID: taskID, fetchedAt: wallClock())
+        let archive = archive
+        let name = device.name
+        let work = Task {
+            do {
+                outcome.resolve(.success(try await archive.store(config, for: ref, context: context)))
+            } catch {
+                var wrapped = BackupError.wrapping(error)
+                if wrapped.code != .cancelled && wrapped.code != .archiveFailed {
+                    wrapped = BackupError(.archiveFailed, "Storing the config of \(name) failed: \(wrapped.message)", hint: wrapped.hint)
+                }
+                outcome.resolve(.failure(wrapped))
             }
-            return .failure(wrapped)
         }
+        let limit = configuration.archiveTimeout
+        let deadline = watchdog.register(at: clock.now + limit) {
+            work.cancel()
+            outcome.resolve(.failure(BackupError(
+                .archiveFailed, "Storing the config of \(name) did not finish within \(Int(limit.seconds)) s.",
+                hint: "Check the archive's disk (full, hung or very slow storage) and that no other process holds its files.")))
+        }
+        let result = await withTaskCancellationHandler {
+            await outcome.wait()
+        } onCancel: {
+            work.cancel()
+        }
+        watchdog.cancel(deadline)
+        return result
     }
 
     /// Connects, fetches the configuration and closes. Errors never carry the device's secrets.
@@ -731,8 +790,14 @@ public final class BackupExecutor: Service, Sendable {
                     : "Backed up \(current.successCount) of \(current.total) devices; \(current.failedCount) failed."
             }
             var finalMessage = message
-            if let commitProblem = await commitArchive(taskID) { finalMessage += " " + commitProblem }
-            try await finishWithRetries(taskID: taskID, status: status, message: finalMessage, error: taskError)
+            var finalStatus = status
+            if let commitError = await commitArchive(taskID) {
+                finalMessage += " " + commitError.message
+                // Configs fetched but not committed is not a success: never report `completed`.
+                if finalStatus == .completed { finalStatus = .partial }
+                if taskError == nil { taskError = commitError }
+            }
+            try await finishWithRetries(taskID: taskID, status: finalStatus, message: finalMessage, error: taskError)
         } catch {
             // The store failed even while concluding: try once more to end the task failed.
             let failure = Self.storeError(error)
@@ -766,25 +831,40 @@ public final class BackupExecutor: Service, Sendable {
     }
 
     /// Lets a version-controlled archive commit the task's configs, then records the commit id in the
-    /// results of the devices it holds. Returns a sentence for the task's message when the commit failed
-    /// (the configs stay on disk and go into the next commit).
-    private func commitArchive(_ taskID: String) async -> String? {
+    /// results of the devices it holds. Returns an `ARCHIVE_COMMIT_FAILED` error when the commit failed
+    /// (the configs stay on disk and go into the next commit), or when its id could not be recorded.
+    private func commitArchive(_ taskID: String) async -> BackupError? {
+        let commit: ArchiveCommit
         do {
-            guard let commit = try await archive.taskDidFinish(taskID: taskID), !commit.devices.isEmpty else { return nil }
-            guard let task = try await store.task(id: taskID) else { return nil }
+            guard let made = try await archive.taskDidFinish(taskID: taskID) else { return nil }
+            commit = made
+        } catch {
+            let wrapped = BackupError.wrapping(error)
+            logger.error("archive could not commit the task's configs", metadata: ["task_id": "\(taskID)", "error": "\(wrapped)"])
+            return BackupError(
+                .archiveCommitFailed,
+                "The configs were saved but the archive could not commit them, so no result has a git_commit_id: \(wrapped.message)",
+                hint: (wrapped.hint.map { $0 + " " } ?? "") + "The files stay in the archive; the next backup that commits takes them along.")
+        }
+        guard !commit.devices.isEmpty else { return nil }
+        do {
+            guard let task = try await storeCall({ try await self.store.task(id: taskID) }) else { return nil }
             let committed = Set(commit.devices)
             let updated = task.results.filter { committed.contains($0.deviceID) && $0.success }.map { result -> DeviceBackupResult in
                 var result = result
                 result.gitCommitID = commit.commitID
                 return result
             }
-            if !updated.isEmpty { try await store.record(updated, taskID: taskID) }
+            if !updated.isEmpty { try await storeCall { try await self.store.record(updated, taskID: taskID) } }
             logger.info("archive committed", metadata: ["task_id": "\(taskID)", "commit": "\(commit.commitID)", "devices": "\(updated.count)"])
             return nil
         } catch {
-            let wrapped = BackupError.wrapping(error)
-            logger.error("archive could not commit the task's configs", metadata: ["task_id": "\(taskID)", "error": "\(wrapped)"])
-            return "Archive commit failed: \(wrapped)"
+            let wrapped = Self.storeError(error)
+            logger.error("could not record the commit id in the task's results", metadata: ["task_id": "\(taskID)", "error": "\(wrapped)"])
+            return BackupError(
+                .archiveCommitFailed,
+                "The archive committed the configs as \(commit.commitID), but the results could not record it: \(wrapped.message)",
+                hint: wrapped.hint)
         }
     }
 
@@ -875,4 +955,9 @@ extension BackupPriority {
         case .high: 2
         }
     }
+}
+
+/// An archive's refusal in ``BackupExecutor``'s preparation step, kept apart from store failures.
+private struct ArchivePreparationError: Error {
+    let error: BackupError
 }

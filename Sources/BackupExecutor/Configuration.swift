@@ -31,6 +31,11 @@ public struct BackupExecutorConfiguration: Sendable {
     /// On graceful shutdown, how long running devices may go on before they are cancelled. Their tasks
     /// stay unfinished and are recovered (per ``recovery``) on the next start.
     public var shutdownGracePeriod: Duration
+    /// How long storing one fetched config in the archive may take (a hung disk or file system). Past it
+    /// the device fails with `ARCHIVE_FAILED` and the executor stops waiting, so a task never stays
+    /// `running` because of the archive. Commits at the end of a task are bounded by the archive itself
+    /// (``GitArchive``'s per-command timeout).
+    public var archiveTimeout: Duration
 
     /// Creates a configuration; every parameter has a default.
     ///
@@ -43,6 +48,7 @@ public struct BackupExecutorConfiguration: Sendable {
     ///   - eventBufferLimit: events buffered per subscriber before the oldest are dropped.
     ///   - recovery: what to do with tasks a previous process left unfinished.
     ///   - shutdownGracePeriod: how long running devices may go on after a graceful shutdown began.
+    ///   - archiveTimeout: how long storing one config in the archive may take (positive).
     public init(
         policy: BackupPolicy = .default,
         maxConcurrentSessions: Int = 50,
@@ -51,9 +57,11 @@ public struct BackupExecutorConfiguration: Sendable {
         transportTimeouts: TransportTimeouts = .init(),
         eventBufferLimit: Int = 4096,
         recovery: RecoveryPolicy = .resume,
-        shutdownGracePeriod: Duration = .seconds(30)
+        shutdownGracePeriod: Duration = .seconds(30),
+        archiveTimeout: Duration = .seconds(120)
     ) {
         precondition(maxConcurrentSessions > 0, "maxConcurrentSessions must be positive")
+        precondition(archiveTimeout > .zero, "archiveTimeout must be positive")
         self.policy = policy
         self.maxConcurrentSessions = maxConcurrentSessions
         self.retryStrategy = retryStrategy
@@ -62,6 +70,7 @@ public struct BackupExecutorConfiguration: Sendable {
         self.eventBufferLimit = eventBufferLimit
         self.recovery = recovery
         self.shutdownGracePeriod = shutdownGracePeriod
+        self.archiveTimeout = archiveTimeout
     }
 
     /// `~/.ssh/known_hosts` of the current user.
