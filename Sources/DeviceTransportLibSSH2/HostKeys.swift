@@ -21,6 +21,13 @@ struct ServerHostKey: Sendable {
     var typeName: String { HostKeyType(libssh2Type: type)?.name ?? "unknown" }
 }
 
+extension ServerHostKey {
+    /// A key of `type` with the given blob; the fingerprint is computed here.
+    init(_ type: HostKeyType, blob: [UInt8]) {
+        self.init(type: type.libssh2Type, blob: blob, fingerprint: "SHA256:" + Base64.encodeUnpadded(SHA256Digest.hash(blob)))
+    }
+}
+
 /// The host key types libssh2 1.10 knows, with their known_hosts mask and host-key algorithm names.
 enum HostKeyType: CaseIterable {
     case rsa, dss, ecdsa256, ecdsa384, ecdsa521, ed25519
@@ -37,6 +44,18 @@ enum HostKeyType: CaseIterable {
         }
     }
 
+    /// `LIBSSH2_HOSTKEY_TYPE_*`.
+    var libssh2Type: Int32 {
+        switch self {
+        case .rsa: LIBSSH2_HOSTKEY_TYPE_RSA
+        case .dss: LIBSSH2_HOSTKEY_TYPE_DSS
+        case .ecdsa256: LIBSSH2_HOSTKEY_TYPE_ECDSA_256
+        case .ecdsa384: LIBSSH2_HOSTKEY_TYPE_ECDSA_384
+        case .ecdsa521: LIBSSH2_HOSTKEY_TYPE_ECDSA_521
+        case .ed25519: LIBSSH2_HOSTKEY_TYPE_ED25519
+        }
+    }
+
     /// The key name in known_hosts and the host-key algorithm libssh2 negotiates for it.
     var name: String {
         switch self {
@@ -47,6 +66,21 @@ enum HostKeyType: CaseIterable {
         case .ecdsa521: "ecdsa-sha2-nistp521"
         case .ed25519: "ssh-ed25519"
         }
+    }
+
+    /// The host-key algorithms that present a key of this type, strongest first: an RSA key is shown
+    /// with an `rsa-sha2-512`, `rsa-sha2-256` or (SHA-1) `ssh-rsa` signature.
+    var algorithms: [String] {
+        switch self {
+        case .rsa: ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"]
+        default: [name]
+        }
+    }
+
+    /// The key type a host-key algorithm presents (`rsa-sha2-256` → `.rsa`); `nil` for unknown names.
+    init?(algorithm: String) {
+        guard let type = HostKeyType.allCases.first(where: { $0.algorithms.contains(algorithm) }) else { return nil }
+        self = type
     }
 
     /// `LIBSSH2_KNOWNHOST_KEY_*`: the key-type part of the `checkp` type mask.
@@ -64,8 +98,8 @@ enum HostKeyType: CaseIterable {
 
 /// Reading, checking and recording known_hosts entries through libssh2_knownhost.
 enum KnownHosts {
-    /// File reads and TOFU appends go through one serial queue: an append is never interleaved with
-    /// another, and a read after an append sees it.
+    /// Reads of known-hosts and key files go through one serial queue (recording a new host has its
+    /// own, ``recordQueue``).
     static let fileQueue = BlockingIOPool(label: "DeviceBackup.known-hosts", serial: true)
 
     /// The name known_hosts uses for a host and port: `host`, or `[host]:port` for ports other than 22
@@ -93,38 +127,90 @@ enum KnownHosts {
         }
     }
 
-    /// Appends `line` unless the file already holds it (two sessions may learn the same host at once).
-    static func append(_ line: String, to path: String) async throws(BackupError) {
-        let result: Result<Void, FileIOError>
+    /// What recording a new host found once it held the lock and had read the file again.
+    enum RecordOutcome: Equatable, Sendable {
+        /// The key was appended (and fsynced).
+        case recorded
+        /// Another session or process recorded the same key meanwhile; nothing was written.
+        case alreadyRecorded
+        /// Another session or process recorded a different key, or keys of other types, for the host
+        /// meanwhile (their type names); nothing was written.
+        case conflict(recordedTypes: [String])
+    }
+
+    /// Records a new host's key off the cooperative pool (trust on first use). See
+    /// ``recordSync(_:pattern:path:)``.
+    static func record(_ key: ServerHostKey, pattern: String, path: String) async throws(BackupError) -> RecordOutcome {
+        let result: Result<RecordOutcome, FileIOError>
         do {
-            result = try await cancellableBlockingCall(pool: fileQueue) {
-                Result { () throws(FileIOError) in try appendSync(line, to: path) }
+            result = try await cancellableBlockingCall(pool: recordQueue) {
+                Result { () throws(FileIOError) in try recordSync(key, pattern: pattern, path: path) }
             }
         } catch {
             throw BackupError(.cancelled, "Recording the host key was cancelled.")
         }
-        if case .failure(let error) = result {
+        switch result {
+        case .success(let outcome): return outcome
+        case .failure(let error):
             throw BackupError(
                 .hostKeyUnknown, "The new host key could not be recorded: \(error).",
-                hint: "Check that the known-hosts file and its directory are writable.")
+                hint: "Check that the known-hosts file, its directory and \(lockPath(for: path)) are writable.")
         }
     }
 
-    private static func appendSync(_ line: String, to path: String) throws(FileIOError) {
-        let existing = try FileIO.read(path) ?? []
-        let lines = existing.split(separator: UInt8(ascii: "\n")).map { String(decoding: $0, as: UTF8.self) }
-        if lines.contains(where: { $0.trimmingCharacters(in: " \r\t") == line }) { return }
+    /// Recording runs on a queue of its own: a record waiting for another process's lock never holds up
+    /// the reads of the known-hosts file (on ``fileQueue``), and at most one thread of this process waits.
+    static let recordQueue = BlockingIOPool(label: "DeviceBackup.known-hosts.record", serial: true)
+
+    /// The lock file beside a known-hosts file that serialises recorders across processes.
+    static func lockPath(for path: String) -> String { path + ".lock" }
+
+    /// Records `key` for `pattern` in the file at `path`, atomically across threads and processes:
+    /// takes an exclusive `flock` on the sibling lock file (``lockPath(for:)``, created 0600), reads the
+    /// file again, checks the host again (another process may have recorded it meanwhile, with the same
+    /// key or another one), appends the line only if the host is still unknown, fsyncs the file (and its
+    /// directory when the file is new), then releases the lock. A new file is created with mode 0600
+    /// (never chmod'ed afterwards), a new directory with 0700. Blocking: call it only off the
+    /// cooperative pool.
+    static func recordSync(_ key: ServerHostKey, pattern: String, path: String) throws(FileIOError) -> RecordOutcome {
+        guard let type = HostKeyType(libssh2Type: key.type) else { throw FileIOError("record", path: path, errno: EINVAL) }
         let directory = FileIO.directoryName(path)
         if directory != "." { try FileIO.createDirectory(directory) }
+        let lockFile = lockPath(for: path)
+        let lock = open(lockFile, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if lock < 0 { throw FileIOError("open", path: lockFile, errno: errno) }
+        // Closing the descriptor releases the lock.
+        defer { close(lock) }
+        while flock(lock, LOCK_EX) != 0 {
+            if errno != EINTR { throw FileIOError("flock", path: lockFile, errno: errno) }
+        }
+
+        let existing = try FileIO.read(path)
+        let decision: RecordOutcome?? = KnownHostsCollection.offline(contents: existing ?? []) { hosts -> RecordOutcome? in
+            switch hosts.check(pattern: pattern, blob: key.blob, type: type) {
+            case LIBSSH2_KNOWNHOST_CHECK_MATCH:
+                return .alreadyRecorded
+            case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
+                let recorded = hosts.recordedTypes(pattern: pattern)
+                return recorded.isEmpty ? nil : .conflict(recordedTypes: recorded.map(\.name))
+            default:
+                return .conflict(recordedTypes: hosts.recordedTypes(pattern: pattern).map(\.name))
+            }
+        }
+        guard let decision else { throw FileIOError("libssh2_knownhost_init", path: path, errno: ENOMEM) }
+        if let decision { return decision }
+
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
         if fd < 0 { throw FileIOError("open", path: path, errno: errno) }
         defer { close(fd) }
         var bytes: [UInt8] = []
-        if let last = existing.last, last != UInt8(ascii: "\n") { bytes.append(UInt8(ascii: "\n")) }
-        bytes += Array(line.utf8)
+        if let last = existing?.last, last != UInt8(ascii: "\n") { bytes.append(UInt8(ascii: "\n")) }
+        bytes += Array(line(pattern: pattern, key: key).utf8)
         bytes.append(UInt8(ascii: "\n"))
         try FileIO.writeAll(fd, bytes, path: path)
         if fsync(fd) != 0 { throw FileIOError("fsync", path: path, errno: errno) }
+        if existing == nil { try FileIO.syncDirectory(containing: path) }
+        return .recorded
     }
 
     /// The known_hosts line for a key: `pattern type base64`.
@@ -176,14 +262,15 @@ final class KnownHostsCollection {
         return rc == 0
     }
 
-    /// Runs `body` with an empty collection on a session that never connects (for tests and tools).
-    static func offline<T>(_ body: (KnownHostsCollection) -> T) -> T? {
+    /// Runs `body` with a collection of `contents` (empty by default) on a session that never connects
+    /// (for recording new hosts, tests and tools); `nil` if libssh2 cannot make one.
+    static func offline<T>(contents: [UInt8] = [], _ body: (KnownHostsCollection) -> T) -> T? {
         guard (try? LibSSH2Runtime.ensureInitialized()) != nil,
             let session = libssh2_session_init_ex(libssh2CountingAlloc, libssh2CountingFree, libssh2CountingRealloc, nil)
         else { return nil }
         // The collection must be gone before its session is freed.
         let result: T? = {
-            guard let collection = KnownHostsCollection(session: session, contents: []) else { return nil }
+            guard let collection = KnownHostsCollection(session: session, contents: contents) else { return nil }
             return body(collection)
         }()
         libssh2_session_free(session)
@@ -236,15 +323,5 @@ enum Base64 {
         var text = encode(bytes)
         while text.hasSuffix("=") { text.removeLast() }
         return text
-    }
-}
-
-extension String {
-    fileprivate func trimmingCharacters(in set: String) -> String {
-        let characters = Set(set)
-        var slice = Substring(self)
-        while let first = slice.first, characters.contains(first) { slice.removeFirst() }
-        while let last = slice.last, characters.contains(last) { slice.removeLast() }
-        return String(slice)
     }
 }

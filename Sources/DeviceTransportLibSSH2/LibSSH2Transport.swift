@@ -110,8 +110,27 @@ public struct LibSSH2Transport: DeviceTransport {
             if let knownHostsContents, let hosts = KnownHostsCollection(session: core.session, contents: knownHostsContents) {
                 knownTypes = hosts.recordedTypes(pattern: pattern)
             }
-            try core.applyAlgorithmPreferences(target.algorithms, knownHostKeyTypes: knownTypes)
-            try await core.handshake(until: connectDeadline)
+            let restricted = try core.applyAlgorithmPreferences(target.algorithms, knownHostKeyTypes: knownTypes)
+            do {
+                try await core.handshake(until: connectDeadline)
+            } catch where error.code == .sshNegotiationFailed && restricted != nil {
+                // The server may have offered no key of a recorded type (a downgrade), or the negotiation
+                // failed for another reason: a handshake without the restriction tells which.
+                let path: String
+                switch target.hostKeyPolicy {
+                case .strict(let file), .trustOnFirstUse(let file): path = file
+                case .acceptAnyUnsafe: path = "the known-hosts file"
+                }
+                if let offered = await Self.probeHostKey(
+                    target, addresses: addresses, reactor: reactor, knownTypes: knownTypes, logger: logger,
+                    connectDeadline: connectDeadline, sessionDeadline: sessionDeadline)
+                {
+                    throw Self.otherKeyTypeError(
+                        endpoint: endpoint, pattern: pattern, path: path, recorded: knownTypes, presented: offered,
+                        whileNegotiating: true)
+                }
+                throw error
+            }
             logger.debug(
                 "SSH handshake done",
                 metadata: [
@@ -163,6 +182,54 @@ public struct LibSSH2Transport: DeviceTransport {
         }
     }
 
+    /// Connects once more and runs only the handshake, with the host-key algorithms unrestricted
+    /// (recorded types first), to learn which key the server offers; `nil` if that fails too. Sends no
+    /// credentials.
+    private static func probeHostKey(
+        _ target: ConnectionTarget, addresses: [ResolvedAddress], reactor: Reactor, knownTypes: [HostKeyType], logger: Logger,
+        connectDeadline: MonotonicInstant, sessionDeadline: MonotonicInstant?
+    ) async -> ServerHostKey? {
+        let endpoint = Self.endpoint(host: target.host, port: target.port)
+        do throws(BackupError) {
+            let socket = try await TCPConnector.connect(
+                to: addresses, reactor: reactor, endpoint: endpoint, connectDeadline: connectDeadline,
+                sessionDeadline: sessionDeadline, connectTimeout: target.timeouts.connect, sessionTimeout: target.timeouts.session)
+            let core = try SessionCore(
+                socket: socket, reactor: reactor, endpoint: endpoint, logger: logger, timeouts: target.timeouts,
+                sessionDeadline: sessionDeadline, keepaliveInterval: nil, maximumOutputBytes: 0)
+            defer { core.teardown() }
+            try core.applyAlgorithmPreferences(target.algorithms, knownHostKeyTypes: knownTypes, restrictHostKeys: false)
+            try await core.handshake(until: connectDeadline)
+            return try core.serverHostKey()
+        } catch {
+            logger.debug("Host-key probe failed", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// `HOST_KEY_MISMATCH` for a known host that presents (or only offers) a key of a type its entries
+    /// do not record — a downgrade is treated like a changed key, as OpenSSH's `accept-new` does — or
+    /// whose key another session or process recorded differently while this one was connecting.
+    static func otherKeyTypeError(
+        endpoint: String, pattern: String, path: String, recorded: [HostKeyType], presented: ServerHostKey,
+        whileNegotiating: Bool = false, byAnotherProcess: Bool = false
+    ) -> BackupError {
+        let recordedText = recorded.map(\.name).joined(separator: ", ")
+        let sameType = recorded.contains { $0.libssh2Type == presented.type }
+        let known =
+            byAnotherProcess
+            ? "was recorded in \(path) meanwhile (by another session or process) with \(sameType ? "a different" : "its") \(recordedText) key"
+            : "is known in \(path) by its \(recordedText) key"
+        let why =
+            sameType
+            ? "Someone may be intercepting the connection."
+            : "A key of another type for a known host is treated as a changed key: someone may be intercepting the connection."
+        return BackupError(
+            .hostKeyMismatch,
+            "The host key of \(endpoint) does not match: \(pattern) \(known), but the server \(whileNegotiating ? "offers no key of \(recorded.count == 1 ? "that type" : "those types") and presented" : "presented") its \(presented.typeName) key \(presented.fingerprint). \(why)",
+            hint: "If the device's keys changed legitimately (re-installed, replaced), verify the new fingerprint out of band and remove the old entry: ssh-keygen -R '\(pattern)' -f \(path)")
+    }
+
     private static func verifyHostKey(
         core: SessionCore, policy: HostKeyPolicy, pattern: String, knownHosts: [UInt8]?, logger: Logger
     ) async throws(BackupError) {
@@ -185,9 +252,11 @@ public struct LibSSH2Transport: DeviceTransport {
         guard let type = HostKeyType(libssh2Type: key.type) else {
             throw BackupError(.hostKeyUnknown, "\(core.endpoint) presented a host key of an unsupported type (\(key.type)).")
         }
-        let result =
-            KnownHostsCollection(session: core.session, contents: knownHosts ?? [])?
-            .check(pattern: pattern, blob: key.blob, type: type) ?? LIBSSH2_KNOWNHOST_CHECK_FAILURE
+        guard let hosts = KnownHostsCollection(session: core.session, contents: knownHosts ?? []) else {
+            throw BackupError(.hostKeyUnknown, "The host key of \(core.endpoint) could not be checked: \(core.lastErrorMessage()).")
+        }
+        let result = hosts.check(pattern: pattern, blob: key.blob, type: type)
+        let recordedTypes = hosts.recordedTypes(pattern: pattern)
         switch result {
         case LIBSSH2_KNOWNHOST_CHECK_MATCH:
             logger.trace("SSH host key verified", metadata: ["ssh.hostkey.fingerprint": "\(key.fingerprint)"])
@@ -196,11 +265,23 @@ public struct LibSSH2Transport: DeviceTransport {
                 .hostKeyMismatch,
                 "The host key of \(core.endpoint) does not match \(path): the server presented \(keyText). Someone may be intercepting the connection.",
                 hint: "If the device's key changed legitimately (re-installed, replaced), verify the new fingerprint out of band and remove the old entry: ssh-keygen -R '\(pattern)' -f \(path)")
+        case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND where !recordedTypes.isEmpty:
+            // Known, but by keys of other types only: never trusted on first use.
+            throw otherKeyTypeError(endpoint: core.endpoint, pattern: pattern, path: path, recorded: recordedTypes, presented: key)
         case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND where trustOnFirstUse:
-            try await KnownHosts.append(KnownHosts.line(pattern: pattern, key: key), to: path)
-            logger.notice(
-                "Recorded new SSH host key (trust on first use)",
-                metadata: ["ssh.hostkey.fingerprint": "\(key.fingerprint)", "ssh.known_hosts": "\(path)"])
+            switch try await KnownHosts.record(key, pattern: pattern, path: path) {
+            case .recorded:
+                logger.notice(
+                    "Recorded new SSH host key (trust on first use)",
+                    metadata: ["ssh.hostkey.fingerprint": "\(key.fingerprint)", "ssh.known_hosts": "\(path)"])
+            case .alreadyRecorded:
+                logger.debug(
+                    "SSH host key recorded meanwhile by another session", metadata: ["ssh.hostkey.fingerprint": "\(key.fingerprint)"])
+            case .conflict(let names):
+                throw otherKeyTypeError(
+                    endpoint: core.endpoint, pattern: pattern, path: path, recorded: names.compactMap { HostKeyType(algorithm: $0) },
+                    presented: key, byAnotherProcess: true)
+            }
         case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
             throw BackupError(
                 .hostKeyUnknown, "\(core.endpoint) is not in \(path); the server presented \(keyText).",

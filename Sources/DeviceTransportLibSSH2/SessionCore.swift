@@ -211,22 +211,41 @@ final class SessionCore: @unchecked Sendable {
 
     // MARK: - Handshake and algorithms
 
-    /// Sets the algorithm preferences; `knownHostKeyTypes` (from known_hosts) are preferred for the host
-    /// key when the caller did not choose, so that a host known by its ECDSA key is not reported unknown
-    /// because the server would rather show its Ed25519 key.
-    func applyAlgorithmPreferences(_ preferences: AlgorithmPreferences, knownHostKeyTypes: [HostKeyType]) throws(BackupError) {
+    /// Sets the algorithm preferences.
+    ///
+    /// For a known host (`knownHostKeyTypes`, the key types known_hosts records for it), the host-key
+    /// algorithms are restricted to those presenting a recorded type — in the order of the configured
+    /// host-key preference, if any, else libssh2's — so that the server must show a key that can be
+    /// checked: a host known by its Ed25519 key cannot get away with an unrecorded ECDSA key. When the
+    /// configured preference holds no recorded type, it is kept as it is (the host-key check then
+    /// reports the other type as a mismatch). With `restrictHostKeys` false, recorded types are only
+    /// put first (to learn which key a server offers when the restricted negotiation failed).
+    ///
+    /// - Returns: the host-key algorithms the negotiation was restricted to, `nil` if it was not.
+    @discardableResult
+    func applyAlgorithmPreferences(
+        _ preferences: AlgorithmPreferences, knownHostKeyTypes: [HostKeyType], restrictHostKeys: Bool = true
+    ) throws(BackupError) -> [String]? {
         try setPreference(LIBSSH2_METHOD_KEX, preferences.keyExchange, label: "key exchange")
-        if let hostKey = preferences.hostKey {
-            try setPreference(LIBSSH2_METHOD_HOSTKEY, hostKey, label: "host key")
-        } else if !knownHostKeyTypes.isEmpty {
-            let preferred = knownHostKeyTypes.map(\.name)
-            let rest = supportedAlgorithms(LIBSSH2_METHOD_HOSTKEY).filter { !preferred.contains($0) }
-            _ = libssh2_session_method_pref(session, LIBSSH2_METHOD_HOSTKEY, (preferred + rest).joined(separator: ","))
+        let configured = preferences.hostKey.flatMap { $0.isEmpty ? nil : $0 }
+        let recorded = Set(knownHostKeyTypes.flatMap(\.algorithms))
+        let supported = recorded.isEmpty ? [] : supportedAlgorithms(LIBSSH2_METHOD_HOSTKEY)
+        let base = configured ?? supported
+        let matching = base.filter { recorded.contains($0) && supported.contains($0) }
+        var restricted: [String]?
+        if matching.isEmpty {
+            try setPreference(LIBSSH2_METHOD_HOSTKEY, configured, label: "host key")
+        } else if restrictHostKeys {
+            restricted = matching
+            try setPreference(LIBSSH2_METHOD_HOSTKEY, matching, label: "host key")
+        } else {
+            try setPreference(LIBSSH2_METHOD_HOSTKEY, matching + base.filter { !matching.contains($0) }, label: "host key")
         }
         try setPreference(LIBSSH2_METHOD_CRYPT_CS, preferences.ciphers, label: "cipher")
         try setPreference(LIBSSH2_METHOD_CRYPT_SC, preferences.ciphers, label: "cipher")
         try setPreference(LIBSSH2_METHOD_MAC_CS, preferences.macs, label: "MAC")
         try setPreference(LIBSSH2_METHOD_MAC_SC, preferences.macs, label: "MAC")
+        return restricted
     }
 
     private func setPreference(_ method: Int32, _ names: [String]?, label: String) throws(BackupError) {

@@ -30,6 +30,8 @@ final class SSHServerFixture: Sendable {
         var logLevel = "VERBOSE"
         /// Also serve an ECDSA host key (besides the Ed25519 one).
         var ecdsaHostKey = false
+        /// Serve the Ed25519 host key (off, with ``ecdsaHostKey``, for a server with only an ECDSA key).
+        var ed25519HostKey = true
     }
 
     static let username = "root"
@@ -46,7 +48,9 @@ final class SSHServerFixture: Sendable {
     let port: Int
     /// Port whose sessions all run the Cisco-like CLI (`ForceCommand`).
     let cliPort: Int
-    let pid: pid_t
+    /// The running sshd (changes with ``restart(_:)``).
+    var pid: pid_t { sshdPID.load(ordering: .relaxed) }
+    private let sshdPID: Atomic<pid_t>
     let pamServicePath: String
     /// `ssh-ed25519 AAAA…` of the server's host key.
     let hostKeyPublic: String
@@ -72,7 +76,7 @@ final class SSHServerFixture: Sendable {
         self.directory = directory
         self.port = port
         self.cliPort = cliPort
-        self.pid = pid
+        self.sshdPID = Atomic(pid)
         self.pamServicePath = pamServicePath
         self.hostKeyPublic = hostKeyPublic
         self.otherHostKeyPublic = otherHostKeyPublic
@@ -172,6 +176,23 @@ final class SSHServerFixture: Sendable {
         let port = try freePort()
         var cliPort = try freePort()
         while cliPort == port { cliPort = try freePort() }
+        try writeConfig(options, directory: directory, port: port, cliPort: cliPort)
+        let pid = try spawn([sshdPath, "-D", "-e", "-f", directory + "/sshd_config"], output: directory + "/sshd.log")
+        let fixture = SSHServerFixture(
+            directory: directory, port: port, cliPort: cliPort, pid: pid, pamServicePath: pamServicePath,
+            hostKeyPublic: hostKeyPublic, otherHostKeyPublic: otherHostKeyPublic, hostKeyFingerprint: String(fingerprint),
+            runningConfig: runningConfig, ipv6: options.ipv6)
+        do {
+            try await fixture.waitUntilListening()
+        } catch {
+            fixture.stop()
+            throw error
+        }
+        return fixture
+    }
+
+    /// Writes sshd_config for `options`.
+    private static func writeConfig(_ options: Options, directory: String, port: Int, cliPort: Int) throws {
         var config = [
             "ListenAddress 127.0.0.1:\(port)",
             "ListenAddress 127.0.0.1:\(cliPort)",
@@ -180,7 +201,7 @@ final class SSHServerFixture: Sendable {
         // sshd keeps the first value of a keyword: the test's own lines go before the defaults.
         config += options.extraConfig
         config += [
-            "HostKey \(directory)/hostkey",
+            options.ed25519HostKey ? "HostKey \(directory)/hostkey" : "",
             options.ecdsaHostKey ? "HostKey \(directory)/hostkey_ecdsa" : "",
             "PidFile none",
             "UsePAM yes",
@@ -206,46 +227,58 @@ final class SSHServerFixture: Sendable {
         if try sshdVersionAtLeast(9, 8) { config.append("PerSourcePenalties no") }
         config += ["Match LocalPort \(cliPort)", "    ForceCommand /bin/sh \(directory)/cli.sh"]
         try (config.joined(separator: "\n") + "\n").write(toFile: directory + "/sshd_config", atomically: true, encoding: .utf8)
+    }
 
-        let pid = try spawn([sshdPath, "-D", "-e", "-f", directory + "/sshd_config"], output: directory + "/sshd.log")
-        let fixture = SSHServerFixture(
-            directory: directory, port: port, cliPort: cliPort, pid: pid, pamServicePath: pamServicePath,
-            hostKeyPublic: hostKeyPublic, otherHostKeyPublic: otherHostKeyPublic, hostKeyFingerprint: String(fingerprint),
-            runningConfig: runningConfig, ipv6: options.ipv6)
-        // Ready when sshd says it listens on every address.
-        let expected = (options.ipv6 ? 3 : 2)
+    /// Waits until sshd says it listens on every address.
+    private func waitUntilListening() async throws {
+        let expected = (ipv6 ? 3 : 2)
         for _ in 0..<250 {
-            let log = (try? String(contentsOfFile: fixture.logPath, encoding: .utf8)) ?? ""
-            if log.components(separatedBy: "Server listening on").count - 1 >= expected { return fixture }
+            let log = self.log()
+            if log.components(separatedBy: "Server listening on").count - 1 >= expected { return }
             var status: Int32 = 0
             if waitpid(pid, &status, WNOHANG) == pid {
-                fixture.stopped.store(true, ordering: .relaxed)
-                fixture.cleanUpFiles()
+                sshdPID.store(0, ordering: .relaxed)  // reaped: never signal that pid again
                 throw FixtureError("sshd exited: \(log)")
             }
             try await Task.sleep(for: .milliseconds(20))
         }
-        fixture.stop()
         throw FixtureError("sshd did not start listening")
+    }
+
+    /// Stops sshd and starts it again on the same ports and directory with other options (host keys,
+    /// config lines; ``Options/ipv6`` and ``Options/rsaUserKey`` stay as they were at start). Missing
+    /// host keys are generated. Connections open at the time are dropped.
+    func restart(_ options: Options) async throws {
+        if options.ecdsaHostKey, !FileManager.default.fileExists(atPath: directory + "/hostkey_ecdsa") {
+            try Self.runTool([
+                "/usr/bin/ssh-keygen", "-q", "-t", "ecdsa", "-b", "256", "-N", "", "-C", "hostkey-ecdsa", "-f", directory + "/hostkey_ecdsa",
+            ])
+        }
+        terminateSSHD()
+        try Self.writeConfig(options, directory: directory, port: port, cliPort: cliPort)
+        let sshdPath = directory + "/" + (pamServicePath as NSString).lastPathComponent
+        sshdPID.store(try Self.spawn([sshdPath, "-D", "-e", "-f", directory + "/sshd_config"], output: logPath), ordering: .relaxed)
+        try await waitUntilListening()
+    }
+
+    /// SIGTERM, then SIGKILL; reaps the process.
+    private func terminateSSHD() {
+        let pid = sshdPID.exchange(0, ordering: .relaxed)
+        guard pid > 0 else { return }
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        for _ in 0..<200 {
+            if waitpid(pid, &status, WNOHANG) == pid { return }
+            usleep(10_000)
+        }
+        kill(pid, SIGKILL)
+        waitpid(pid, &status, 0)
     }
 
     /// Stops sshd (SIGTERM, then SIGKILL) and removes the PAM service and the directory. Idempotent.
     func stop() {
         guard !stopped.exchange(true, ordering: .relaxed) else { return }
-        kill(pid, SIGTERM)
-        var status: Int32 = 0
-        var reaped = false
-        for _ in 0..<200 {
-            if waitpid(pid, &status, WNOHANG) == pid {
-                reaped = true
-                break
-            }
-            usleep(10_000)
-        }
-        if !reaped {
-            kill(pid, SIGKILL)
-            waitpid(pid, &status, 0)
-        }
+        terminateSSHD()
         cleanUpFiles()
     }
 
