@@ -350,12 +350,14 @@ final class SessionCore: @unchecked Sendable {
                 LIBSSH2_ERROR_METHOD_NOT_SUPPORTED, LIBSSH2_ERROR_DECRYPT:
                 notes.append("the private key could not be decoded (wrong passphrase or unsupported key format)")
             case LIBSSH2_ERROR_SOCKET_RECV, LIBSSH2_ERROR_SOCKET_SEND, LIBSSH2_ERROR_SOCKET_DISCONNECT:
-                // The server gave up on us (too many attempts) after at least one rejection.
-                if tried.count > 1 {
-                    notes.append("the server closed the connection")
-                    throw authFailure(credentials.username, offered: offered, tried: tried, notes: notes)
-                }
-                throw failure(rc, during: "authentication")
+                // The connection ended while credentials were being checked: OpenSSH disconnects instead of
+                // answering the attempt that reaches MaxAuthTries (even the first one), and many devices
+                // close after a failed login. Reported as a rejected login, AUTH_FAILED, which is never
+                // retried: retrying as CONNECTION_LOST would repeat a wrong password until the account
+                // locks.
+                notes.append(
+                    "\(method) was answered by closing the connection (\(lastErrorMessage())); the server may allow too few attempts (MaxAuthTries)")
+                throw authFailure(credentials.username, offered: offered, tried: tried, notes: notes)
             default:
                 notes.append("\(method) failed: \(lastErrorMessage())")
             }

@@ -77,6 +77,44 @@ extension LibSSH2Tests {
             }
         }
 
+        @Test func aDisconnectRightAfterARejectedLoginIsAuthFailed() async throws {
+            // OpenSSH answers the attempt that reaches MaxAuthTries by disconnecting ("Too many authentication
+            // failures"), not with a failure message; with MaxAuthTries 1 that is the very first attempt.
+            // Reported as CONNECTION_LOST it would be retried, repeating the wrong password until the account
+            // locks; it must be AUTH_FAILED (never retried).
+            let user = SSHServerFixture.username
+            let wrong = Credentials(username: user, password: Secret("Wrong-Password-123"))
+            // libssh2 reports the disconnect as such for a password; for keyboard-interactive and public keys it
+            // reports a rejection itself.
+            let cases: [(config: [String], credentials: Credentials, method: String, disconnectSeen: Bool)] = [
+                (["MaxAuthTries 1"], wrong, "password", true),
+                (["MaxAuthTries 1", "PasswordAuthentication no"], wrong, "keyboard-interactive", false),
+            ]
+            for (config, credentials, method, disconnectSeen) in cases {
+                try await SSHServerFixture.with(.init(extraConfig: config)) { server in
+                    let error = await #expect(throws: BackupError.self) {
+                        _ = try await transport.connect(to: server.target(), credentials: credentials, logger: quietLogger)
+                    }
+                    #expect(error?.code == .authFailed, "\(method): \(String(describing: error))")
+                    #expect(error?.isRetryable == false)
+                    #expect(error?.message.contains("tried \(method)") == true)
+                    #expect(error?.message.contains("closing the connection") == disconnectSeen, "\(method): \(String(describing: error))")
+                    #expect(error?.description.contains("Wrong-Password-123") == false)
+                    #expect(ProcessProbes.socketsConnected(toPort: server.port) == 0)
+                }
+            }
+            // A public key the server does not know, likewise.
+            try await SSHServerFixture.with(.init(extraConfig: ["MaxAuthTries 1"])) { server in
+                let error = await #expect(throws: BackupError.self) {
+                    _ = try await transport.connect(
+                        to: server.target(), credentials: Credentials(username: user, privateKey: .file(path: server.directory + "/otherkey")),
+                        logger: quietLogger)
+                }
+                #expect(error?.code == .authFailed, "\(String(describing: error))")
+                #expect(error?.isRetryable == false)
+            }
+        }
+
         @Test func wrongPassphraseIsAuthFailed() async throws {
             try await SSHServerFixture.with { server in
                 let error = await #expect(throws: BackupError.self) {
