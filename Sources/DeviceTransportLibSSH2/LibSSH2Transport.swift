@@ -16,12 +16,17 @@ public import Logging
 ///    `HostKeyPolicy.trustOnFirstUse(knownHostsFile:)`) and a private key file, if any;
 /// 2. resolves the host and connects (IPv4 or IPv6) within `TransportTimeouts.connect`;
 /// 3. runs the SSH handshake with the target's `AlgorithmPreferences` (also within the connect timeout);
+///    for a host that known_hosts knows, only host-key algorithms of the recorded key types are offered;
 /// 4. checks the host key: strict (unknown → `HOST_KEY_UNKNOWN`, different → `HOST_KEY_MISMATCH`),
-///    trust-on-first-use (an unknown key is appended to the file, then checked strictly), or the
-///    explicitly unsafe accept-any. Errors quote the key's SHA-256 fingerprint as OpenSSH prints it;
+///    trust-on-first-use (an unknown host's key is recorded under a lock across processes, then checked
+///    strictly), or the explicitly unsafe accept-any. A known host that presents or offers only a key of
+///    another type is `HOST_KEY_MISMATCH` under both checking policies. Errors quote the key's SHA-256
+///    fingerprint as OpenSSH prints it;
 /// 5. authenticates within `TransportTimeouts.authentication`: public key (from a file or memory, with
 ///    passphrase), then password, then keyboard-interactive (every prompt answered with the password), as
-///    far as the server offers them. `AUTH_FAILED` lists what was tried and what the server offered.
+///    far as the server offers them. `AUTH_FAILED` lists what was tried and what the server offered; a
+///    server that closes the connection in answer to a login attempt (OpenSSH at `MaxAuthTries`) is
+///    `AUTH_FAILED` too, never the retried `CONNECTION_LOST`.
 ///
 /// Timeouts map to codes: connect and handshake → `CONNECTION_TIMEOUT`; authentication →
 /// `AUTH_FAILED`; no output for `TransportTimeouts.idleRead` → `COMMAND_TIMEOUT`; the whole session
