@@ -116,6 +116,38 @@ package enum FileIO {
         }
     }
 
+    /// Proves that files can be created in `directory`: creates a new, empty probe file there
+    /// (exclusively, owner-only) and removes it again.
+    package static func probeWritable(_ directory: String) throws(FileIOError) {
+        let probe = directory + "/.devicebackup-probe-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if fd < 0 { throw FileIOError("create", path: probe, errno: errno) }
+        close(fd)
+        if unlink(probe) != 0 { throw FileIOError("unlink", path: probe, errno: errno) }
+    }
+
+    /// Whether `name` is a temporary file left by ``writeAtomically(_:_:durable:mode:)`` for a file
+    /// whose name ends with `suffix` (`<name><suffix>.tmp-<pid>-<random>`).
+    package static func isTemporaryFileName(_ name: String, for suffix: String) -> Bool {
+        // Scan backwards: <digits> '-' <digits>, then ".tmp-", then `suffix`.
+        var bytes = Array(name.utf8)[...]
+        func digits() -> Bool {
+            var count = 0
+            while let last = bytes.last, last >= UInt8(ascii: "0"), last <= UInt8(ascii: "9") {
+                bytes.removeLast()
+                count += 1
+            }
+            return count > 0
+        }
+        func literal(_ text: String) -> Bool {
+            let expected = Array(text.utf8)
+            guard bytes.count >= expected.count, bytes.suffix(expected.count).elementsEqual(expected) else { return false }
+            bytes.removeLast(expected.count)
+            return true
+        }
+        return digits() && literal("-") && digits() && literal(suffix + temporaryMarker)
+    }
+
     /// Names in a directory (without `.` and `..`); `[]` if it does not exist.
     package static func listDirectory(_ path: String) throws(FileIOError) -> [String] {
         guard let dir = opendir(path) else {
