@@ -38,7 +38,7 @@ func writeScript(_ path: String, _ text: String) throws {
 
 let realGit = GitRunner.findOnPath() ?? "/usr/bin/git"
 
-@Suite("GitArchive")
+@Suite("GitArchive", .timeLimit(.minutes(3)))
 struct GitArchiveTests {
     let devices = (1...3).map { DeviceRef(id: DeviceID($0), name: "sw\($0)", vendor: "cisco_ios") }
 
