@@ -30,10 +30,13 @@ import Darwin
 ///   line: it never rewrites the task. The journal starts with a snapshot of the state; when the appended part
 ///   grows past ``Options/compactionThreshold`` (and is larger than the snapshot), and after a ``prune(_:now:)``
 ///   that removed tasks, the store rewrites the journal as a fresh snapshot (write a temporary file, fsync,
-///   rename over the journal, fsync the directory), so the journal stays proportional to what is kept. It is
-///   readable by its owner only (mode 0600).
+///   rename over the journal, fsync the directory), so the journal stays proportional to what is kept.
 /// - `LOCK` — held with `flock` while the store is open; it names the holder's pid.
 /// - `journal.jsonl.damaged-…` — a copy of a journal that had damaged records, kept before it was repaired.
+///
+/// Every file the store creates (journal snapshots and compaction temporaries, damaged-journal copies, `LOCK`) is
+/// created with mode 0600 — never `chmod`ed afterwards — and a directory it creates with mode 0700: task history
+/// names devices and carries error messages.
 ///
 /// ## Durability: what a crash can lose
 /// With ``Options/Durability/synced`` (the default) a call that changes the store returns only after its record
@@ -55,9 +58,13 @@ import Darwin
 ///
 /// ## Damage
 /// When it opens, the store replays the journal and reports what it found in ``recoveryReport`` (and logs it):
-/// - A torn tail — the last write, cut short by a crash (an incomplete line, or damaged lines within the last
-///   group-commit batch) — is cut off: the journal is truncated back to the last good record, so appends continue
-///   cleanly. Nothing acknowledged is lost (reported as ``DamagedRecord/Kind/tornTail``).
+/// - A torn tail — the last write, cut short by a crash — is cut off: the journal is truncated back to the last
+///   good record, so appends continue cleanly (reported as ``DamagedRecord/Kind/tornTail``). With
+///   ``Options/CorruptRecordPolicy/refuse`` only an incomplete last line (no newline: never synced, so never
+///   acknowledged) is a torn tail; a complete line that fails to parse is damage, and opening fails without
+///   truncating anything. With ``Options/CorruptRecordPolicy/quarantine`` damaged lines within the last
+///   group-commit batch count as torn too; when that cuts complete lines a copy of the journal is kept first and
+///   the cut is listed in ``damage``.
 /// - A corrupt record among good ones (damage to data that was acknowledged: a bad disk, an edited file) is
 ///   reported with the file, line and byte offset, and skipped; the rest of the store stays usable. The task the
 ///   record belonged to — when its id can still be read from the damaged line — is *quarantined*: reading or
@@ -68,10 +75,17 @@ import Darwin
 ///   quarantine is kept in the new journal). ``forgetDamagedTask(id:)`` drops a quarantined task for good.
 ///   With ``Options/CorruptRecordPolicy/refuse`` opening fails instead, with the same description, and nothing
 ///   is changed.
+/// - Repeated or misplaced lines are reported as ``DamagedRecord/Kind/inconsistent``; changes are applied in lsn
+///   order, so they cannot drop or reorder the changes around them.
+///
+/// Nothing vanishes silently: the damage found (now or by an earlier open) stays in a damage list kept in the
+/// journal — ``damage``, and ``TaskPage/damage`` on every listing — naming each damaged record's file, line,
+/// byte offset, task (when still readable) and the copy of the journal, until ``acknowledgeDamage()`` or
+/// ``forgetDamagedTask(id:)``.
 /// - A file that is not a task journal, or one from a newer version, is never modified: opening fails.
 ///
 /// ## One process per directory
-/// A second process — or a second ``open(directory:options:logger:)`` in the same process — on a directory in use
+/// A second process — or a second ``open(directory:createIfMissing:options:logger:)`` in the same process — on a directory in use
 /// fails with `STORE_FAILED` ("…is locked: another process (pid 1234) holds it") and writes nothing. The lock dies
 /// with its process, so a crashed process never blocks the next start. Use a local file system: `flock` over NFS
 /// is not reliable.
@@ -139,6 +153,7 @@ public final class FileTaskStore: TaskStore {
     struct State {
         var index: TaskIndex
         var quarantine: [String: QuarantinedTask]
+        var damage: DamageList
         var commit: GroupCommit<CheckedContinuation<WaitOutcome, Never>>
         var idleWaiters: [CheckedContinuation<Void, Never>] = []
         var journalFD: Int32
@@ -168,7 +183,7 @@ public final class FileTaskStore: TaskStore {
         recoveryReport = opened.report
         state = Mutex(
             State(
-                index: opened.index, quarantine: opened.quarantine, commit: GroupCommit(lsn: opened.lastLSN),
+                index: opened.index, quarantine: opened.quarantine, damage: opened.damage, commit: GroupCommit(lsn: opened.lastLSN),
                 journalFD: opened.journalFD, lockFD: opened.lockFD, journalBytes: opened.journalBytes,
                 snapshotBytes: opened.snapshotBytes, preservedCopy: opened.report.preservedCopy))
     }
@@ -186,20 +201,29 @@ public final class FileTaskStore: TaskStore {
 
     // MARK: Opening
 
-    /// Opens (creating if needed) the store in `directory`: takes the lock, replays the journal, repairs a torn
-    /// tail, quarantines damaged tasks. See ``recoveryReport`` for what was found.
+    /// Opens the store in `directory` — creating it when `createIfMissing` (the default) — takes the lock, replays
+    /// the journal, repairs a torn tail, quarantines damaged tasks. See ``recoveryReport`` for what was found.
     ///
+    /// Reading tools (listing tasks, showing one) pass `createIfMissing: false`: then a directory that does not
+    /// exist, or that holds no store (no journal), is a `STORE_FAILED` error naming the path, and nothing is
+    /// created — no directory, no lock file, no journal. A directory the store creates gets mode 0700.
+    ///
+    /// - Parameters:
+    ///   - directory: The store's directory.
+    ///   - createIfMissing: Whether to create the directory and an empty store when there is none; `true` by default.
+    ///   - options: How the journal is written and repaired.
+    ///   - logger: Where recovery findings are logged.
     /// - Throws: `STORE_FAILED` when another process (or another open store in this process) holds the directory,
-    ///   when the journal is not one this version can read, when it has corrupt records and
-    ///   ``Options/corruptRecordPolicy`` is `.refuse`, or on I/O errors.
+    ///   when there is no store and `createIfMissing` is `false`, when the journal is not one this version can
+    ///   read, when it has corrupt records and ``Options/corruptRecordPolicy`` is `.refuse`, or on I/O errors.
     public static func open(
-        directory: String, options: Options = Options(),
+        directory: String, createIfMissing: Bool = true, options: Options = Options(),
         logger: Logger = Logger(label: "DeviceBackup.FileTaskStore", factory: { _ in SwiftLogNoOpLogHandler() })
     ) async throws -> FileTaskStore {
         let pool = BlockingIOPool.shared
         let directory = directory.count > 1 && directory.hasSuffix("/") ? String(directory.dropLast()) : directory
         let opened = try await pool.run { () throws(BackupError) -> Opened in
-            try Opened.open(directory: directory, options: options)
+            try Opened.open(directory: directory, options: options, createIfMissing: createIfMissing)
         }
         let store = FileTaskStore(directory: directory, options: options, logger: logger, pool: pool, opened: opened)
         store.logRecovery()
@@ -301,7 +325,11 @@ public final class FileTaskStore: TaskStore {
     }
 
     public func tasks(_ query: TaskQuery) async throws -> TaskPage {
-        try await read { state throws(BackupError) in state.index.page(query) }
+        try await read { state throws(BackupError) in
+            var page = state.index.page(query)
+            page.damage = state.damage.view(quarantined: state.quarantine.keys)
+            return page
+        }
     }
 
     public func history(deviceID: DeviceID, limit: Int) async throws -> [DeviceHistoryEntry] {
@@ -315,6 +343,7 @@ public final class FileTaskStore: TaskStore {
     /// Removes finished tasks by `policy`, durably, and then compacts the journal so that their records are
     /// gone from the disk too.
     public func prune(_ policy: RetentionPolicy, now: Date) async throws -> Int {
+        try policy.validate()
         let (count, step) = try state.withLock { state throws(BackupError) -> (Int, Step) in
             if let error = state.usable { throw error }
             let ids = state.index.idsToPrune(policy, now: now).sorted()
@@ -358,6 +387,30 @@ public final class FileTaskStore: TaskStore {
         let step = try state.withLock { state throws(BackupError) -> Step in
             if let error = state.usable { throw error }
             guard state.quarantine.removeValue(forKey: id) != nil else { throw BackupError.taskNotFound(id) }
+            state.damage.forget(taskID: id)
+            return Self.append(json, &state)
+        }
+        try await complete(step)
+    }
+
+    /// The damaged journal records this store knows of — found when it was opened now or earlier — and the tasks
+    /// they quarantined; `nil` when there are none. Every listing carries the same as ``TaskPage/damage``. The
+    /// entries stay (in the journal, across reopening) until ``acknowledgeDamage()`` or
+    /// ``forgetDamagedTask(id:)`` removes them.
+    public var damage: StoreDamage? {
+        state.withLock { $0.damage.view(quarantined: $0.quarantine.keys) }
+    }
+
+    /// Clears the damage list (``damage``) but for the entries of tasks still quarantined (those go with
+    /// ``forgetDamagedTask(id:)``), durably: once someone has looked at the damage and its copies, listings stop
+    /// warning about it.
+    public func acknowledgeDamage() async throws {
+        let json = try encode(RecordPayload.AcknowledgeDamage())
+        let step = try state.withLock { state throws(BackupError) -> Step in
+            if let error = state.usable { throw error }
+            state.damage.acknowledge(keeping: state.quarantine.keys)
+            // Rewrite the journal at once: the record never reaches a journal an older version wrote.
+            state.compactionRequested = true
             return Self.append(json, &state)
         }
         try await complete(step)
@@ -493,7 +546,7 @@ public final class FileTaskStore: TaskStore {
 
     private enum Work {
         case append(GroupCommit<CheckedContinuation<WaitOutcome, Never>>.Batch, fd: Int32)
-        case compact(GroupCommit<CheckedContinuation<WaitOutcome, Never>>.Batch?, TaskIndex, [String: QuarantinedTask], lsn: UInt64, fd: Int32)
+        case compact(GroupCommit<CheckedContinuation<WaitOutcome, Never>>.Batch?, TaskIndex, [String: QuarantinedTask], DamageList, lsn: UInt64, fd: Int32)
     }
 
     /// Writes one batch (or a compaction), releases the callers it made durable, hands the leadership on.
@@ -508,7 +561,7 @@ public final class FileTaskStore: TaskStore {
                 || (state.journalBytes >= options.compactionThreshold && state.journalBytes - state.snapshotBytes >= state.snapshotBytes)
             if due {
                 state.compactionRequested = false
-                return .compact(batch, state.index, state.quarantine, lsn: state.commit.lastLSN, fd: state.journalFD)
+                return .compact(batch, state.index, state.quarantine, state.damage, lsn: state.commit.lastLSN, fd: state.journalFD)
             }
             guard let batch else { return nil }
             return .append(batch, fd: state.journalFD)
@@ -519,8 +572,8 @@ public final class FileTaskStore: TaskStore {
             break
         case .append(let batch, let fd):
             failure = await appendBatch(batch, fd: fd)
-        case .compact(let batch, let index, let quarantine, let lsn, let fd):
-            switch await writeSnapshot(index: index, quarantine: quarantine, lsn: lsn) {
+        case .compact(let batch, let index, let quarantine, let damage, let lsn, let fd):
+            switch await writeSnapshot(index: index, quarantine: quarantine, damage: damage, lsn: lsn) {
             case .success(let (newFD, size)):
                 closeDescriptor(fd)
                 finishBatch(through: lsn) { state in
@@ -618,13 +671,13 @@ public final class FileTaskStore: TaskStore {
     }
 
     private func writeSnapshot(
-        index: TaskIndex, quarantine: [String: QuarantinedTask], lsn: UInt64
+        index: TaskIndex, quarantine: [String: QuarantinedTask], damage: DamageList, lsn: UInt64
     ) async -> Result<(Int32, Int), Opened.SnapshotWriteError> {
         let path = journalPath
         do {
             return try await pool.run { () -> Result<(Int32, Int), Opened.SnapshotWriteError> in
                 do throws(Opened.SnapshotWriteError) {
-                    return .success(try Opened.writeSnapshot(index: index, quarantine: quarantine, lsn: lsn, path: path))
+                    return .success(try Opened.writeSnapshot(index: index, quarantine: quarantine, damage: damage, lsn: lsn, path: path))
                 } catch {
                     return .failure(error)
                 }
@@ -675,6 +728,7 @@ struct Opened: Sendable {
     var journalPath: String
     var index: TaskIndex
     var quarantine: [String: QuarantinedTask]
+    var damage = DamageList()
     var lastLSN: UInt64
     var journalFD: Int32
     var lockFD: Int32
@@ -683,16 +737,23 @@ struct Opened: Sendable {
     var report: RecoveryReport
 
     /// Blocking: run on a ``BlockingIOPool``.
-    static func open(directory: String, options: FileTaskStore.Options) throws(BackupError) -> Opened {
+    static func open(directory: String, options: FileTaskStore.Options, createIfMissing: Bool = true) throws(BackupError) -> Opened {
         let journalPath = directory + "/" + JournalFormat.journalFileName
-        do {
-            try FileIO.createDirectory(directory)
-        } catch {
-            throw BackupError(.storeFailed, "Cannot create the task store directory: \(error).")
+        if createIfMissing {
+            do {
+                try StoreFiles.createDirectory(directory)
+            } catch {
+                throw BackupError(
+                    .storeFailed, "Cannot create the task store directory \(directory): \(error).",
+                    hint: "Check the path and the permissions of its parent directories.")
+            }
+        } else {
+            try StoreFiles.checkExistingStore(directory: directory, journalPath: journalPath)
         }
         let lockFD = try StoreLock.acquire(directory: directory)
         do {
-            var opened = try openLocked(directory: directory, journalPath: journalPath, options: options)
+            var opened = try openLocked(
+                directory: directory, journalPath: journalPath, options: options, createIfMissing: createIfMissing)
             opened.lockFD = lockFD
             return opened
         } catch {
@@ -701,7 +762,9 @@ struct Opened: Sendable {
         }
     }
 
-    private static func openLocked(directory: String, journalPath: String, options: FileTaskStore.Options) throws(BackupError) -> Opened {
+    private static func openLocked(
+        directory: String, journalPath: String, options: FileTaskStore.Options, createIfMissing: Bool
+    ) throws(BackupError) -> Opened {
         let clock = ContinuousClock()
         let start = clock.now
         do {
@@ -710,6 +773,10 @@ struct Opened: Sendable {
                 try FileIO.remove(directory + "/" + name)
             }
             let bytes = try FileIO.read(journalPath) ?? []
+            if bytes.isEmpty, !createIfMissing {
+                // Checked before taking the lock too; the journal vanished or was emptied since.
+                throw StoreFiles.noStore(directory, journalPath: journalPath, why: "its journal is missing or empty")
+            }
             if bytes.isEmpty {
                 let (fd, size) = try writeSnapshotOrThrow(index: TaskIndex(), quarantine: [:], lsn: 0, path: journalPath)
                 return Opened(
@@ -718,26 +785,38 @@ struct Opened: Sendable {
                     report: RecoveryReport(journal: journalPath, replayDuration: clock.now - start))
             }
             let lines = JournalReplay.parse(bytes)
-            let replay = try JournalReplay.replay(lines, bytes: bytes, path: journalPath)
-            if replay.hasCorruption, options.corruptRecordPolicy == .refuse {
-                let first = replay.damaged.first { $0.kind != .tornTail }!
+            let refuse = options.corruptRecordPolicy == .refuse
+            var replay = try JournalReplay.replay(lines, bytes: bytes, path: journalPath, strictTail: refuse)
+            if replay.hasCorruption, refuse {
+                let damaged = replay.damaged.filter { $0.kind != .tornTail }
                 throw BackupError(
-                    .storeFailed, "The task journal has a damaged record: \(first).",
-                    hint: "Nothing was changed. Open with corruptRecordPolicy .quarantine to skip damaged records "
-                        + "(their tasks are quarantined), or restore the journal from a backup.")
+                    .storeFailed, "The task journal has \(damaged.count) damaged record(s); the first: \(damaged[0]).",
+                    hint: "Nothing was changed (no record was truncated). Open with corruptRecordPolicy .quarantine to "
+                        + "skip damaged records (their tasks are quarantined; a copy of the journal is kept), or "
+                        + "restore the journal from a backup.")
+            }
+            // Keep a copy of the journal as found before changing it in any way that drops complete lines.
+            var copy: String?
+            if replay.hasCorruption || replay.discardsCompleteRecords {
+                copy = try preserveCopy(bytes, journalPath: journalPath)
+                for (taskID, entry) in replay.quarantine where replay.damaged.contains(entry.damage) {
+                    replay.quarantine[taskID]?.damage.copy = copy
+                }
+                for i in replay.damaged.indices { replay.damaged[i].copy = copy }
+                for i in replay.reports.indices.dropFirst(replay.newReportsStart) { replay.reports[i].copy = copy }
             }
             var report = RecoveryReport(
                 journal: journalPath, recordsReplayed: replay.recordsReplayed, damagedRecords: replay.damaged,
                 quarantinedTasks: replay.quarantine.mapValues(\.damage))
-            if replay.hasCorruption || replay.discardsCompleteRecords {
-                report.preservedCopy = try preserveCopy(bytes, journalPath: journalPath)
-            }
+            report.preservedCopy = copy
+            let damage = DamageList(records: replay.reports, omitted: replay.reportsOmitted)
             let fd: Int32
             let size: Int
             var snapshotBytes = replay.snapshotBytes
-            if replay.hasCorruption {
-                // Rewrite without the damage; the quarantine lives on in the new journal's snapshot.
-                (fd, size) = try writeSnapshotOrThrow(index: replay.index, quarantine: replay.quarantine, lsn: replay.lastLSN, path: journalPath)
+            if replay.needsRewrite {
+                // Rewrite without the damage; the quarantine and the damage list live on in the new snapshot.
+                (fd, size) = try writeSnapshotOrThrow(
+                    index: replay.index, quarantine: replay.quarantine, damage: damage, lsn: replay.lastLSN, path: journalPath)
                 snapshotBytes = size
             } else {
                 fd = try openForAppending(journalPath)
@@ -753,7 +832,7 @@ struct Opened: Sendable {
             }
             report.replayDuration = clock.now - start
             return Opened(
-                journalPath: journalPath, index: replay.index, quarantine: replay.quarantine, lastLSN: replay.lastLSN,
+                journalPath: journalPath, index: replay.index, quarantine: replay.quarantine, damage: damage, lastLSN: replay.lastLSN,
                 journalFD: fd, lockFD: -1, journalBytes: size, snapshotBytes: snapshotBytes, report: report)
         } catch let error as FileIOError {
             throw BackupError(.storeFailed, "Cannot open the task store: \(error).", hint: "Check the directory's permissions and the disk.")
@@ -775,7 +854,7 @@ struct Opened: Sendable {
     /// Writes a snapshot as the new journal (temp file, fsync, rename, directory fsync) and opens it for
     /// appending. Blocking.
     static func writeSnapshot(
-        index: TaskIndex, quarantine: [String: QuarantinedTask], lsn: UInt64, path: String
+        index: TaskIndex, quarantine: [String: QuarantinedTask], damage: DamageList = DamageList(), lsn: UInt64, path: String
     ) throws(SnapshotWriteError) -> (Int32, Int) {
         func failed(_ what: String, renamed: Bool) -> SnapshotWriteError {
             SnapshotWriteError(
@@ -785,7 +864,7 @@ struct Opened: Sendable {
         }
         let bytes: [UInt8]
         do {
-            bytes = try Snapshot.encode(index: index, quarantine: quarantine, snapshotLSN: lsn, now: Date())
+            bytes = try Snapshot.encode(index: index, quarantine: quarantine, damage: damage, snapshotLSN: lsn, now: Date())
         } catch {
             throw failed("\(error)", renamed: false)
         }
@@ -811,10 +890,10 @@ struct Opened: Sendable {
     }
 
     private static func writeSnapshotOrThrow(
-        index: TaskIndex, quarantine: [String: QuarantinedTask], lsn: UInt64, path: String
+        index: TaskIndex, quarantine: [String: QuarantinedTask], damage: DamageList = DamageList(), lsn: UInt64, path: String
     ) throws(BackupError) -> (Int32, Int) {
         do throws(SnapshotWriteError) {
-            return try writeSnapshot(index: index, quarantine: quarantine, lsn: lsn, path: path)
+            return try writeSnapshot(index: index, quarantine: quarantine, damage: damage, lsn: lsn, path: path)
         } catch {
             throw error.error
         }
@@ -825,13 +904,14 @@ struct Opened: Sendable {
         let stamp = Int(Date().timeIntervalSince1970)
         var path = "\(journalPath).damaged-\(stamp)"
         var n = 1
-        while access(path, F_OK) == 0 {
+        while true {
+            // Created 0600 and exclusively (never over an earlier copy), never chmod'ed afterwards.
+            let result = Result { () throws(FileIOError) in try StoreFiles.writeNewFile(path, bytes) }
+            guard case .failure(let error) = result else { return path }
+            guard error.errnoCode == EEXIST else { throw error }
             n += 1
             path = "\(journalPath).damaged-\(stamp)-\(n)"
         }
-        try FileIO.writeAtomically(path, bytes, durable: true)
-        chmod(path, 0o600)
-        return path
     }
 }
 
@@ -847,8 +927,8 @@ func openForAppending(_ path: String) throws(FileIOError) -> Int32 {
     return fd
 }
 
-/// Creates (or truncates) a file for writing, readable by its owner only (task history names devices and carries
-/// error messages); -1 on failure, with `errno` set. Blocking.
+/// Creates a new file for writing, readable by its owner only (task history names devices and carries error
+/// messages); -1 on failure, with `errno` set. Blocking.
 func createForWriting(_ path: String) -> Int32 {
-    open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    StoreFiles.createNew(path)
 }

@@ -46,7 +46,8 @@ package struct TaskState: Sendable {
         summary.status = .running
         if summary.startedAt == nil { summary.startedAt = date }
         if resumed {
-            summary.resumeCount += 1
+            // Saturating: a replayed journal may carry any count.
+            summary.resumeCount = summary.resumeCount == .max ? .max : summary.resumeCount + 1
             summary.completedAt = nil
             summary.error = nil
             dropCancelledResults()
@@ -115,15 +116,15 @@ package struct TaskIndex: Sendable {
         let matching = tasks.values
             .filter { query.status == nil || $0.summary.status == query.status }
             .sorted { ($0.summary.createdAt, $0.sequence) > ($1.summary.createdAt, $1.sequence) }
-        let start = (query.page - 1) * query.pageSize
-        let items = start < matching.count
-            ? matching[start..<min(matching.count, start + query.pageSize)].map(\.summary) : []
+        // Overflow-safe for any page and size, also ones set past TaskQuery's bounds after validation.
+        let items = matching[query.window(total: matching.count)].map(\.summary)
         return TaskPage(items: items, total: matching.count, page: query.page, pageSize: query.pageSize)
     }
 
     /// The device's results, newest `finishedAt` first (ties: the later recorded first), at most `limit`.
     /// The limit applies after sorting: a result recorded late but finished early is not mistaken for a new one.
     package func history(deviceID: DeviceID, limit: Int) -> [DeviceHistoryEntry] {
+        let limit = TaskStoreLimits.historyLimit(limit)
         guard limit > 0, let ids = historyIndex[deviceID] else { return [] }
         var entries: [(position: Int, entry: DeviceHistoryEntry)] = []
         var seen: Set<String> = []
@@ -220,7 +221,8 @@ public final class InMemoryTaskStore: TaskStore {
     public func unfinishedTasks() async throws -> [BackupTask] { index.withLock { $0.unfinished } }
 
     public func prune(_ policy: RetentionPolicy, now: Date) async throws -> Int {
-        index.withLock { index in
+        try policy.validate()
+        return index.withLock { index in
             let ids = index.idsToPrune(policy, now: now)
             index.remove(ids)
             return ids.count

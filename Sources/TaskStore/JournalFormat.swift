@@ -13,9 +13,14 @@ import Synchronization
 // single object with an `op` field. A line whose checksum does not match, that is not newline-terminated or whose
 // JSON does not decode is a damaged record.
 //
-// The file starts with a snapshot — a `header`, then the state as `task`, `results` and `damaged` records, then
-// `snapshot_end` — followed by change records (`create`, `running`, `results`, `finish`, `prune`,
-// `forget_damaged`). Change records carry `lsn` (the record's sequence number, continuing across compactions) and
+// The file starts with a snapshot — a `header`, then the state as `task`, `results`, `damaged` (a quarantined
+// task) and `damage_report` (an entry of the store's damage list) records, then `snapshot_end` — followed by
+// change records (`create`, `running`, `results`, `finish`, `prune`, `forget_damaged`, `acknowledge_damage`,
+// `checkpoint`). Change lsns are contiguous: the first change after a snapshot has `snapshot_lsn + 1`, each next
+// one the lsn after it — which lets replay tell a duplicated or misplaced line from a gap left by a damaged one.
+//
+// Format version 2 added `damage_report` and `acknowledge_damage` (and `damage_omitted` on `snapshot_end`);
+// version 1 journals are read as they are and rewritten as version 2 at their next compaction. Change records carry `lsn` (the record's sequence number, continuing across compactions) and
 // `b` (the lsn of the first record of the group-commit batch they were written in), which lets replay tell a
 // batch that a crash cut short (never acknowledged) from damage to acknowledged records.
 
@@ -42,7 +47,10 @@ enum CRC32 {
 
 enum JournalFormat {
     static let formatName = "DeviceBackup.TaskStore.journal"
-    static let version = 1
+    static let version = 2
+    /// Larger lsns are not plausible (a store would need centuries at a million changes a second): a record
+    /// claiming one is damaged, which keeps lsn arithmetic far from overflow.
+    static let maxLSN: UInt64 = 1 << 62
     static let journalFileName = "journal.jsonl"
     static let lockFileName = "LOCK"
 
@@ -194,6 +202,10 @@ struct JournalRecord: Decodable {
         case forgetDamaged = "forget_damaged"
         /// Asks for a compaction; changes nothing.
         case checkpoint
+        /// Snapshot: one entry of the store's list of damaged records.
+        case damageReport = "damage_report"
+        /// Change: clears the damage list but for entries of quarantined tasks.
+        case acknowledgeDamage = "acknowledge_damage"
     }
 
     var op: Op
@@ -219,6 +231,7 @@ struct JournalRecord: Decodable {
     // checkpoint: nothing
     // snapshot_end
     var tasks: Int?
+    var damageOmitted: Int?
     // damaged
     var damage: DamagedRecord?
     var idempotencyKey: String?
@@ -232,15 +245,19 @@ struct JournalRecord: Decodable {
         case taskIDs = "task_ids"
         case tasks, damage
         case idempotencyKey = "idempotency_key"
+        case damageOmitted = "damage_omitted"
     }
 
-    /// Whether the fields `op` needs are present.
+    /// Whether the fields `op` needs are present and the sequence numbers are plausible.
     var isWellFormed: Bool {
-        switch op {
-        case .header: format != nil && version != nil && snapshotLSN != nil
-        case .task: summary != nil && devices != nil
-        case .snapshotEnd: tasks != nil
-        case .damaged: taskID != nil && damage != nil
+        if let lsn, lsn == 0 || lsn > JournalFormat.maxLSN { return false }
+        if let b, b == 0 || b > (lsn ?? 0) { return false }
+        if let snapshotLSN, snapshotLSN > JournalFormat.maxLSN { return false }
+        return switch op {
+        case .header: format != nil && version != nil && snapshotLSN != nil && lsn == nil
+        case .task: summary != nil && devices != nil && lsn == nil
+        case .snapshotEnd: tasks != nil && lsn == nil
+        case .damaged: taskID != nil && damage != nil && lsn == nil
         case .create: lsn != nil && b != nil && summary != nil && devices != nil
         case .running: lsn != nil && b != nil && taskID != nil && at != nil && resumed != nil
         case .results: (lsn != nil) == (b != nil) && taskID != nil && results != nil
@@ -248,6 +265,8 @@ struct JournalRecord: Decodable {
         case .prune: lsn != nil && b != nil && taskIDs != nil
         case .forgetDamaged: lsn != nil && b != nil && taskID != nil
         case .checkpoint: lsn != nil && b != nil
+        case .damageReport: damage != nil && lsn == nil
+        case .acknowledgeDamage: lsn != nil && b != nil
         }
     }
 }
@@ -344,8 +363,22 @@ enum RecordPayload {
         var op = JournalRecord.Op.checkpoint
     }
 
+    struct DamageReport: Encodable {
+        var op = JournalRecord.Op.damageReport
+        var damage: DamagedRecord
+    }
+
+    struct AcknowledgeDamage: Encodable {
+        var op = JournalRecord.Op.acknowledgeDamage
+    }
+
     struct SnapshotEnd: Encodable {
         var op = JournalRecord.Op.snapshotEnd
         var tasks: Int
+        var damageOmitted: Int?
+        enum CodingKeys: String, CodingKey {
+            case op, tasks
+            case damageOmitted = "damage_omitted"
+        }
     }
 }

@@ -25,11 +25,16 @@ public struct DamagedRecord: Sendable, Hashable, Codable, CustomStringConvertibl
     public var length: Int
     /// What is wrong, in words.
     public var reason: String
-    /// The task the record belonged to, when it could still be read.
+    /// The task the record belonged to, when it could still be read (best effort: read from the damaged bytes).
     public var taskID: String?
+    /// Where a copy of the journal as it was found is kept — the damaged record is at the same ``line`` and
+    /// ``byteOffset`` in it — or `nil` when no copy was needed (a torn, never acknowledged last line).
+    public var copy: String?
 
     /// Describes a damaged record.
-    public init(kind: Kind, file: String, line: Int, byteOffset: Int, length: Int, reason: String, taskID: String?) {
+    public init(
+        kind: Kind, file: String, line: Int, byteOffset: Int, length: Int, reason: String, taskID: String?, copy: String? = nil
+    ) {
         self.kind = kind
         self.file = file
         self.line = line
@@ -37,12 +42,15 @@ public struct DamagedRecord: Sendable, Hashable, Codable, CustomStringConvertibl
         self.length = length
         self.reason = reason
         self.taskID = taskID
+        self.copy = copy
     }
 
-    /// `/dir/journal.jsonl line 17 (byte offset 5230, 312 bytes): checksum mismatch (task t-1)`.
+    /// `/dir/journal.jsonl line 17 (byte offset 5230, 312 bytes): checksum mismatch (task t-1); copy kept at
+    /// /dir/journal.jsonl.damaged-1750000000`.
     public var description: String {
         var text = "\(file) line \(line) (byte offset \(byteOffset), \(length) bytes): \(reason)"
         if let taskID { text += " (task \(taskID))" }
+        if let copy { text += "; copy kept at \(copy)" }
         return text
     }
 
@@ -51,6 +59,50 @@ public struct DamagedRecord: Sendable, Hashable, Codable, CustomStringConvertibl
         case byteOffset = "byte_offset"
         case length
         case taskID = "task_id"
+        case copy
+    }
+}
+
+/// The damaged journal records a store knows of — found when it was opened now or earlier, kept (in the journal)
+/// until acknowledged — as ``TaskPage/damage`` carries them with every listing, so that a damaged record never
+/// makes a task vanish silently.
+///
+/// Each entry names the journal file, the line and byte offset, the task when its id could still be read, and
+/// where the copy of the damaged journal is (``DamagedRecord/copy``). A task whose records were damaged is
+/// *quarantined* (see `FileTaskStore`): it is not in ``TaskPage/items``, and it is here. The list is cleared by
+/// `FileTaskStore.forgetDamagedTask(id:)` (that task's entries) and `FileTaskStore.acknowledgeDamage()` (entries
+/// of tasks not quarantined).
+public struct StoreDamage: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// The damaged records, oldest finding first; at most ``maxRecords``.
+    public var records: [DamagedRecord]
+    /// How many damaged records there are in all: more than `records.count` when some were left out.
+    public var total: Int
+    /// Tasks that cannot be read because records of theirs were damaged, sorted.
+    public var quarantinedTasks: [String]
+
+    /// The most records a listing carries (and a store keeps): 1,000. Further ones are only counted.
+    public static let maxRecords = 1000
+
+    /// Creates a damage list.
+    public init(records: [DamagedRecord], total: Int, quarantinedTasks: [String]) {
+        self.records = records
+        self.total = max(total, records.count)
+        self.quarantinedTasks = quarantinedTasks
+    }
+
+    /// A summary and one line per record: `2 damaged task journal records (quarantined tasks: t-1):` ….
+    public var description: String {
+        var text = "\(total) damaged task journal record\(total == 1 ? "" : "s")"
+        if !quarantinedTasks.isEmpty { text += " (quarantined tasks: \(quarantinedTasks.joined(separator: ", ")))" }
+        text += ":"
+        for record in records { text += "\n  \(record)" }
+        if total > records.count { text += "\n  … and \(total - records.count) more" }
+        return text
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case records, total
+        case quarantinedTasks = "quarantined_tasks"
     }
 }
 
@@ -68,7 +120,8 @@ public struct RecoveryReport: Sendable, Hashable {
     /// Tasks that cannot be read because records of theirs were damaged (found by this open or an earlier one),
     /// keyed by task id. Reading or changing them throws `STORE_FAILED` naming the damaged record.
     public var quarantinedTasks: [String: DamagedRecord]
-    /// Where a copy of the damaged journal was kept before the store rewrote it, when it had corrupt records.
+    /// Where a copy of the damaged journal was kept before the store rewrote or truncated it: when it had corrupt
+    /// or inconsistent records, or when complete lines were cut off with a torn tail.
     public var preservedCopy: String?
     /// How long reading and replaying the journal took.
     public var replayDuration: Duration

@@ -5,14 +5,15 @@ import Foundation
 ///
 /// Layout: `header` (with the lsn the snapshot reflects), one `task` record per task (oldest first, results
 /// left out), the results in `results` records of at most ``resultsPerRecord``, one `damaged` record per
-/// quarantined task, `snapshot_end`. Replaying it rebuilds the same index: tasks keep their order, each task's
+/// quarantined task, one `damage_report` record per entry of the store's damage list, `snapshot_end` (with how
+/// many damage entries were left out of the list). Replaying it rebuilds the same index: tasks keep their order, each task's
 /// results their order, and each device's history its order — the results are written in an order consistent
 /// with all of those (see ``historyPreservingOrder(_:)``).
 enum Snapshot {
     static let resultsPerRecord = 1000
 
     static func encode(
-        index: TaskIndex, quarantine: [String: QuarantinedTask], snapshotLSN: UInt64, now: Date
+        index: TaskIndex, quarantine: [String: QuarantinedTask], damage: DamageList = DamageList(), snapshotLSN: UInt64, now: Date
     ) throws -> [UInt8] {
         // The records, in order; encoded in parallel (JSON encoding is most of a compaction's cost).
         var records: [any Encodable & Sendable] = [RecordPayload.Header(snapshotLSN: snapshotLSN, createdAt: now)]
@@ -37,7 +38,8 @@ enum Snapshot {
         for (taskID, entry) in quarantine.sorted(by: { $0.key < $1.key }) {
             records.append(RecordPayload.Damaged(taskID: taskID, idempotencyKey: entry.idempotencyKey, damage: entry.damage))
         }
-        records.append(RecordPayload.SnapshotEnd(tasks: states.count))
+        for entry in damage.records { records.append(RecordPayload.DamageReport(damage: entry)) }
+        records.append(RecordPayload.SnapshotEnd(tasks: states.count, damageOmitted: damage.omitted > 0 ? damage.omitted : nil))
 
         let frozen = records
         let chunks = max(1, min(frozen.count, 4 * ProcessInfo.processInfo.activeProcessorCount))
@@ -105,5 +107,31 @@ enum Snapshot {
             }
         }
         return out
+    }
+}
+
+/// The store's list of damaged records (see ``StoreDamage``): kept in the journal's snapshot.
+struct DamageList: Sendable, Hashable {
+    /// At most ``StoreDamage/maxRecords``.
+    var records: [DamagedRecord] = []
+    /// Entries left out of `records` because of the limit.
+    var omitted = 0
+
+    var isEmpty: Bool { records.isEmpty && omitted == 0 }
+
+    /// Removes the entries of `taskID`.
+    mutating func forget(taskID: String) { records.removeAll { $0.taskID == taskID } }
+
+    /// Removes the entries but those of quarantined tasks.
+    mutating func acknowledge(keeping quarantined: some Collection<String>) {
+        let keep = Set(quarantined)
+        records.removeAll { entry in entry.taskID.map { !keep.contains($0) } ?? true }
+        omitted = 0
+    }
+
+    /// The public view: the list, with the quarantined tasks.
+    func view(quarantined: some Collection<String>) -> StoreDamage? {
+        guard !isEmpty || !quarantined.isEmpty else { return nil }
+        return StoreDamage(records: records, total: records.count + omitted, quarantinedTasks: quarantined.sorted())
     }
 }

@@ -23,7 +23,7 @@ enum StoreLock {
     /// holder's pid; the loser writes nothing.
     static func acquire(directory: String) throws(BackupError) -> Int32 {
         let path = directory + "/" + JournalFormat.lockFileName
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, StoreFiles.fileMode)
         if fd < 0 {
             throw BackupError(
                 .storeFailed, "Cannot open the task store's lock file: \(FileIOError("open", path: path, errno: errno)).",

@@ -292,7 +292,7 @@ struct FileTaskStoreTests {
             #expect(damaged.map(\.kind) == [.corrupt, .corrupt])
             #expect(damaged.map(\.line) == [first + 1, first + 2])
             #expect(damaged.first?.reason.contains("unreadable record") == true)
-            #expect(damaged.last?.reason == "a results record without its required fields")
+            #expect(damaged.last?.reason.hasPrefix("a results record without its required fields") == true)
             #expect(Set(store.recoveryReport.quarantinedTasks.keys) == ["a"])
             #expect(try await store.task(id: "b") != nil)
         }

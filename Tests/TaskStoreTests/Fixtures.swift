@@ -22,6 +22,9 @@ struct TemporaryDirectory: Sendable {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
 
+    /// A directory at `path` that may not exist yet (the store creates it).
+    init(existing path: String) { self.path = path }
+
     func remove() { try? FileManager.default.removeItem(atPath: path) }
 
     var journal: String { path + "/journal.jsonl" }

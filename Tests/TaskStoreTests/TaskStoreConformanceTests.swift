@@ -150,7 +150,10 @@ struct TaskStoreConformanceTests {
 
     @Test("page and page_size are validated")
     func queryValidation() throws {
-        for (page, size, fields) in [(1, 0, ["page_size"]), (1, 101, ["page_size"]), (0, 20, ["page"]), (-1, 500, ["page", "page_size"])] {
+        for (page, size, fields) in [
+            (1, 0, ["page_size"]), (1, 101, ["page_size"]), (0, 20, ["page"]), (-1, 500, ["page", "page_size"]),
+            (Int.max, 20, ["page"]), (TaskQuery.maxPage + 1, 20, ["page"]), (Int.min, Int.max, ["page", "page_size"]),
+        ] {
             #expect {
                 _ = try TaskQuery(page: page, pageSize: size)
             } throws: { error in
@@ -159,6 +162,80 @@ struct TaskStoreConformanceTests {
         }
         #expect(try TaskQuery(page: 1, pageSize: 100).pageSize == 100)
         #expect(try TaskQuery(page: 7, pageSize: 1).page == 7)
+        #expect(try TaskQuery(page: TaskQuery.maxPage, pageSize: TaskQuery.maxPageSize).offset == 99_999_900)
+    }
+
+    @Test("paging never traps: the largest page, out-of-bounds values set after validation, pages past the end", arguments: StoreKind.allCases)
+    func pagingBounds(kind: StoreKind) async throws {
+        try await withStore(kind) { store async throws in
+            for i in 0..<5 { _ = try await store.create(makeTask("t-\(i)", createdAt: at(i))) }
+            // The largest valid page: empty, with the total.
+            let last = try await store.tasks(TaskQuery(page: TaskQuery.maxPage, pageSize: TaskQuery.maxPageSize))
+            #expect(last.items.isEmpty && last.total == 5 && last.page == TaskQuery.maxPage)
+            // Just past the end: empty, with the total.
+            let past = try await store.tasks(TaskQuery(page: 2, pageSize: 5))
+            #expect(past.items.isEmpty && past.total == 5)
+            // The query that crashed `tasks list --page 9223372036854775807`, had it bypassed validation.
+            var query = try TaskQuery(status: .pending)
+            for (page, size) in [(Int.max, 20), (Int.max, Int.max), (Int.min, 20), (0, 2), (1, Int.min), (2, Int.max)] {
+                query.page = page
+                query.pageSize = size
+                let result = try await store.tasks(query)
+                #expect(result.total == 5)
+                #expect(result.items.count <= TaskQuery.maxPageSize)
+                if page == 0 { #expect(result.items.map(\.taskID) == ["t-4", "t-3"]) }
+                if size == Int.min || page == Int.max || page == 2 { #expect(result.items.isEmpty) }
+            }
+        }
+    }
+
+    @Test("history limits are clamped: at most maxHistoryLimit entries, none for 0 or less", arguments: StoreKind.allCases)
+    func historyBounds(kind: StoreKind) async throws {
+        try await withStore(kind) { store async throws in
+            let count = TaskStoreLimits.maxHistoryLimit + 3
+            // Tasks created with their result: one write each, concurrent (the file store shares syncs).
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<count {
+                    group.addTask {
+                        var task = makeTask("t-\(i)", devices: 1, createdAt: at(i))
+                        task.results = [success(1, at: at(1000 + i))]
+                        _ = try await store.create(task)
+                    }
+                }
+                try await group.waitForAll()
+            }
+            for limit in [Int.max, TaskStoreLimits.maxHistoryLimit + 1, count] {
+                let entries = try await store.history(deviceID: 1, limit: limit)
+                #expect(entries.count == TaskStoreLimits.maxHistoryLimit)
+                #expect(entries.first?.taskID == "t-\(count - 1)")
+            }
+            #expect(try await store.history(deviceID: 1, limit: 3).map(\.taskID) == ["t-\(count - 1)", "t-\(count - 2)", "t-\(count - 3)"])
+            for limit in [0, -1, Int.min] { #expect(try await store.history(deviceID: 1, limit: limit).isEmpty) }
+        }
+    }
+
+    @Test("prune rejects negative limits with a ValidationError naming them and removes nothing", arguments: StoreKind.allCases)
+    func pruneBounds(kind: StoreKind) async throws {
+        try await withStore(kind) { store async throws in
+            _ = try await store.create(makeTask("done", createdAt: at(0)))
+            try await store.finish(taskID: "done", status: .completed, message: "", error: nil, at: at(1))
+            for (policy, fields) in [
+                (RetentionPolicy(maxFinishedTasks: -1), ["max_finished_tasks"]),
+                (RetentionPolicy(maxFinishedTasks: Int.min), ["max_finished_tasks"]),
+                (RetentionPolicy(maxAge: .seconds(-1)), ["max_age"]),
+                (RetentionPolicy(maxAge: .seconds(-5), maxFinishedTasks: -5), ["max_age", "max_finished_tasks"]),
+            ] {
+                await #expect {
+                    _ = try await store.prune(policy, now: at(100))
+                } throws: { error in
+                    (error as? ValidationError)?.violations.map(\.field) == fields
+                }
+            }
+            #expect(try await store.task(id: "done") != nil)
+            // The extremes that are valid work without trapping.
+            #expect(try await store.prune(RetentionPolicy(maxAge: .seconds(Int64.max), maxFinishedTasks: Int.max), now: at(100)) == 0)
+            #expect(try await store.prune(RetentionPolicy(maxAge: .zero), now: at(100)) == 1)
+        }
     }
 
     @Test("a device's history is newest first and limited", arguments: StoreKind.allCases)
