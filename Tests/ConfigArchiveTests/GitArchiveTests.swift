@@ -145,6 +145,30 @@ struct GitArchiveTests {
         #expect(try git(path, "status", "--porcelain").isEmpty)
     }
 
+    @Test("an object directory git cannot write to fails the commit with git's message; once repaired, the next task commits everything")
+    func unwritableObjects() async throws {
+        let path = temporaryPath("git-objects")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let archive = try await GitArchive(repository: path)
+        // Tests run as root, for whom permission bits stop nothing: a file where git's pack directory
+        // should be stops every object write just as well.
+        let pack = path + "/.git/objects/pack"
+        try FileManager.default.removeItem(atPath: pack)
+        #expect(FileManager.default.createFile(atPath: pack, contents: Data()))
+        let error = await #expect(throws: BackupError.self) { try await backup(archive, task: "t1", configs: ["a\n", "b\n", "c\n"]) }
+        #expect(error?.code == .archiveFailed)
+        #expect(error?.message.contains("git add failed in \(path)") == true, "\(String(describing: error?.message))")
+        #expect(error?.message.contains("objects/pack") == true, "git's stderr is quoted")
+        #expect(error?.hint?.contains("fsck") == true)
+        #expect(try git(path, "rev-parse", "--verify", "-q", "HEAD").isEmpty, "no commit was made")
+
+        try FileManager.default.removeItem(atPath: pack)
+        try FileManager.default.createDirectory(atPath: pack, withIntermediateDirectories: false)
+        let commit = try #require(try await backup(archive, task: "t2", configs: ["a\n"]))
+        #expect(commit.devices == [1])
+        #expect(try filesIn(path) == ["sw1.cfg", "sw2.cfg", "sw3.cfg"])
+    }
+
     @Test("a config stored by an earlier run whose commit failed gets the commit id of the next task that stores it")
     func leftoverDevicesGetCommit() async throws {
         let path = temporaryPath("git-leftover")
