@@ -1,3 +1,5 @@
+public import Foundation
+
 /// The priority of a backup task; waiting work starts high → normal → low.
 public enum BackupPriority: String, Sendable, Codable, CaseIterable, Hashable, Comparable {
     /// Runs after normal and high priority work.
@@ -18,11 +20,12 @@ public enum BackupPriority: String, Sendable, Codable, CaseIterable, Hashable, C
     public static func < (lhs: BackupPriority, rhs: BackupPriority) -> Bool { lhs.rank < rhs.rank }
 }
 
-/// The allowed ranges for a ``BackupFilter``'s numeric fields.
+/// The allowed ranges for a ``BackupFilter``'s numeric fields and the size of its device list.
 ///
 /// The default is the seed review's policy: `max_concurrent` 1–10, `timeout` 60–3600 s, `retry_count`
-/// 0–5. An executor may widen it (a large fleet wants hundreds of concurrent sessions); values outside the
-/// policy are rejected, never silently clamped.
+/// 0–5, plus at most ``defaultMaxDeviceIDs`` (10,000) entries in `device_ids`. An executor may widen it (a
+/// large fleet wants hundreds of concurrent sessions); values outside the policy are rejected, never
+/// silently clamped.
 public struct BackupPolicy: Sendable, Hashable, Codable {
     /// Allowed `max_concurrent` (devices of one task backed up at once); 1–10 by default.
     public var maxConcurrent: ClosedRange<Int>
@@ -30,16 +33,28 @@ public struct BackupPolicy: Sendable, Hashable, Codable {
     public var timeoutSeconds: ClosedRange<Int>
     /// Allowed `retry_count`; 0–5 by default.
     public var retryCount: ClosedRange<Int>
+    /// The most entries `device_ids` may list; ``defaultMaxDeviceIDs`` (10,000) by default.
+    ///
+    /// It bounds what one request can ask for (memory, the size of the task record, the work queued). It is
+    /// checked when a filter is built, validated, or decoded with ``BackupFilter/DecodingMode/request``;
+    /// lenient decoding (stored records) does not re-check it, so a task accepted under a wider policy
+    /// still reads back.
+    public var maxDeviceIDs: Int
+
+    /// The default bound on `device_ids`: 10,000 entries.
+    public static let defaultMaxDeviceIDs = 10_000
 
     /// Creates a policy; the defaults are the seed's ranges.
     public init(
         maxConcurrent: ClosedRange<Int> = 1...10,
         timeoutSeconds: ClosedRange<Int> = 60...3600,
-        retryCount: ClosedRange<Int> = 0...5
+        retryCount: ClosedRange<Int> = 0...5,
+        maxDeviceIDs: Int = BackupPolicy.defaultMaxDeviceIDs
     ) {
         self.maxConcurrent = maxConcurrent
         self.timeoutSeconds = timeoutSeconds
         self.retryCount = retryCount
+        self.maxDeviceIDs = maxDeviceIDs
     }
 
     /// The seed's policy.
@@ -48,6 +63,19 @@ public struct BackupPolicy: Sendable, Hashable, Codable {
     /// The seed's policy with `max_concurrent` allowed up to `limit`.
     public static func widened(maxConcurrent limit: Int) -> BackupPolicy {
         BackupPolicy(maxConcurrent: 1...max(1, limit))
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case maxConcurrent, timeoutSeconds, retryCount, maxDeviceIDs
+    }
+
+    /// Decodes a policy; one encoded before ``maxDeviceIDs`` existed gets the default bound.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        maxConcurrent = try c.decode(ClosedRange<Int>.self, forKey: .maxConcurrent)
+        timeoutSeconds = try c.decode(ClosedRange<Int>.self, forKey: .timeoutSeconds)
+        retryCount = try c.decode(ClosedRange<Int>.self, forKey: .retryCount)
+        maxDeviceIDs = try c.decodeIfPresent(Int.self, forKey: .maxDeviceIDs) ?? Self.defaultMaxDeviceIDs
     }
 }
 
@@ -93,6 +121,18 @@ public struct ValidationError: Error, Sendable, Hashable, Codable, CustomStringC
 /// JSON uses the seed's names (`filter_status`, `max_concurrent`, …). Building or decoding a filter
 /// validates it against a ``BackupPolicy`` (the default unless the decoder's `userInfo` carries one under
 /// ``BackupPolicy/userInfoKey``) and fails with a ``ValidationError`` naming every bad field.
+///
+/// Decoding has two modes (``DecodingMode``, chosen through the decoder's `userInfo` under
+/// ``decodingModeKey``; `JSONDecoder.deviceBackupRequest(policy:)` sets the strict one):
+/// - ``DecodingMode/request``, for anything that comes from outside (an API body, a file a user wrote): an
+///   unknown key is a violation naming it — `{"filter_vendr": "cisco_ios"}` must never mean "every device" —
+///   and the list bound ``BackupPolicy/maxDeviceIDs`` is checked;
+/// - ``DecodingMode/lenient`` (the default), for records this library wrote itself: unknown keys are
+///   ignored, so a task stored by a newer version (with a field this one does not know) still reads back.
+///
+/// In both modes `null` is accepted only where the seed allows `None` (`filter_status`, `filter_vendor`);
+/// `null` for `device_ids` or any other field is a violation naming the field (the encoder never writes a
+/// `null`: absent fields are left out).
 public struct BackupFilter: Sendable, Hashable, Codable {
     /// Only devices with this status (`online`, `offline`, `maintenance`); `nil` for all.
     public var filterStatus: DeviceStatus?
@@ -146,6 +186,10 @@ public struct BackupFilter: Sendable, Hashable, Codable {
 
     /// The fields that break `policy`; empty when the filter is valid.
     public func violations(of policy: BackupPolicy) -> [FieldViolation] {
+        violations(of: policy, checkingDeviceCount: true)
+    }
+
+    private func violations(of policy: BackupPolicy, checkingDeviceCount: Bool) -> [FieldViolation] {
         var found: [FieldViolation] = []
         func check(_ field: String, _ value: Int, _ range: ClosedRange<Int>) {
             if !range.contains(value) {
@@ -161,6 +205,10 @@ public struct BackupFilter: Sendable, Hashable, Codable {
         if let deviceIDs, deviceIDs.isEmpty {
             found.append(FieldViolation(field: "device_ids", value: "[]", allowed: "a non-empty list, or absent"))
         }
+        if checkingDeviceCount, let deviceIDs, deviceIDs.count > policy.maxDeviceIDs {
+            found.append(FieldViolation(
+                field: "device_ids", value: "\(deviceIDs.count) entries", allowed: "at most \(policy.maxDeviceIDs) entries"))
+        }
         return found
     }
 
@@ -170,7 +218,7 @@ public struct BackupFilter: Sendable, Hashable, Codable {
         if !found.isEmpty { throw ValidationError(violations: found) }
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case filterStatus = "filter_status"
         case filterVendor = "filter_vendor"
         case deviceIDs = "device_ids"
@@ -182,13 +230,49 @@ public struct BackupFilter: Sendable, Hashable, Codable {
         case retryCount = "retry_count"
     }
 
-    /// Decodes with the seed's defaults for absent fields, then validates. Wrongly typed fields, an
-    /// unknown `filter_status` or `priority` and out-of-range numbers are all reported together in one
-    /// ``ValidationError``.
+    /// How strictly ``init(from:)`` reads a filter; see ``BackupFilter``.
+    public enum DecodingMode: Sendable, Hashable {
+        /// For stored records: unknown keys are ignored.
+        case lenient
+        /// For requests from outside: unknown keys are violations and ``BackupPolicy/maxDeviceIDs`` is
+        /// checked.
+        case request
+    }
+
+    /// Put a ``DecodingMode`` in a decoder's `userInfo` under this key to choose how filters are decoded
+    /// (``DecodingMode/lenient`` when absent).
+    public static let decodingModeKey = CodingUserInfoKey(rawValue: "DeviceBackup.BackupFilter.decodingMode")!
+
+    /// The wire names of every field, in the order the seed lists them.
+    public static let fieldNames: [String] = CodingKeys.allCases.map(\.rawValue)
+
+    /// Fields that may be `null` (the seed's `Optional[str] = None`); any other `null` is a violation.
+    private static let nullableFields: Set<CodingKeys> = [.filterStatus, .filterVendor]
+
+    /// Decodes with the seed's defaults for absent fields, then validates. Wrongly typed fields, `null`
+    /// where it is not allowed, an unknown `filter_status` or `priority`, out-of-range numbers and (in
+    /// ``DecodingMode/request`` mode) unknown keys are all reported together in one ``ValidationError``.
     public init(from decoder: any Decoder) throws {
+        let mode = (decoder.userInfo[Self.decodingModeKey] as? DecodingMode) ?? .lenient
         let c = try decoder.container(keyedBy: CodingKeys.self)
         var found: [FieldViolation] = []
+        if mode == .request {
+            let all = try decoder.container(keyedBy: AnyFieldKey.self)
+            for key in all.allKeys.sorted(by: { $0.stringValue < $1.stringValue }) where CodingKeys(rawValue: key.stringValue) == nil {
+                let text = Self.rawText(all, key)
+                found.append(FieldViolation(
+                    field: key.stringValue, value: text == "(wrong type)" ? "(a list or object)" : text,
+                    allowed: "no such field (the fields are \(Self.fieldNames.joined(separator: ", ")))"))
+            }
+        }
+        for key in CodingKeys.allCases where !Self.nullableFields.contains(key) {
+            if c.contains(key), (try? c.decodeNil(forKey: key)) == true {
+                let what = key == .deviceIDs ? "a non-empty list of device ids, or the field left out (all devices)" : "a value, or the field left out"
+                found.append(FieldViolation(field: key.rawValue, value: "null", allowed: what))
+            }
+        }
         func decodeField<T: Decodable>(_ type: T.Type, _ key: CodingKeys, allowed: String) -> T? {
+            if found.contains(where: { $0.field == key.rawValue }) { return nil }
             do {
                 return try c.decodeIfPresent(T.self, forKey: key)
             } catch {
@@ -226,19 +310,40 @@ public struct BackupFilter: Sendable, Hashable, Codable {
         maxConcurrent = decodeField(Int.self, .maxConcurrent, allowed: range(policy.maxConcurrent)) ?? 3
         timeout = decodeField(Int.self, .timeout, allowed: range(policy.timeoutSeconds)) ?? 300
         retryCount = decodeField(Int.self, .retryCount, allowed: range(policy.retryCount)) ?? 2
-        found.append(contentsOf: violations(of: policy).filter { v in !found.contains { $0.field == v.field } })
+        let policyViolations = violations(of: policy, checkingDeviceCount: mode == .request)
+        found.append(contentsOf: policyViolations.filter { v in !found.contains { $0.field == v.field } })
         if !found.isEmpty { throw ValidationError(violations: found) }
     }
 
-    private static func rawText(_ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) -> String {
+    private static func rawText<Key: CodingKey>(_ c: KeyedDecodingContainer<Key>, _ key: Key) -> String {
         if let v = try? c.decode(String.self, forKey: key) { return "\"\(v)\"" }
         if let v = try? c.decode(Double.self, forKey: key) { return String(v) }
         if let v = try? c.decode(Bool.self, forKey: key) { return String(v) }
+        if (try? c.decodeNil(forKey: key)) == true { return "null" }
         return "(wrong type)"
     }
+}
+
+/// Any key of a JSON object, to find the ones ``BackupFilter`` does not know.
+private struct AnyFieldKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
 }
 
 extension BackupPolicy {
     /// Put a policy in a decoder's `userInfo` under this key to validate decoded filters against it.
     public static let userInfoKey = CodingUserInfoKey(rawValue: "DeviceBackup.BackupPolicy")!
+}
+
+extension JSONDecoder {
+    /// A decoder for requests from outside (API bodies, files users write): like
+    /// `deviceBackup(policy:)`, and ``BackupFilter``s are decoded in ``BackupFilter/DecodingMode/request``
+    /// mode — unknown keys and too long `device_ids` lists are violations.
+    public static func deviceBackupRequest(policy: BackupPolicy = .default) -> JSONDecoder {
+        let decoder = JSONDecoder.deviceBackup(policy: policy)
+        decoder.userInfo[BackupFilter.decodingModeKey] = BackupFilter.DecodingMode.request
+        return decoder
+    }
 }

@@ -83,4 +83,74 @@ struct FilterValidationTests {
         #expect(try JSONDecoder().decode([BackupTaskStatus].self, from: Data(#"["pending","running","completed","partial","failed","cancelled"]"#.utf8)).count == 6)
         #expect(throws: DecodingError.self) { try JSONDecoder().decode(BackupTaskStatus.self, from: Data(#""done""#.utf8)) }
     }
+
+    // MARK: Strict decoding of requests (issue 11)
+
+    func decodeRequest(_ json: String, policy: BackupPolicy = .default) throws -> BackupFilter {
+        try JSONDecoder.deviceBackupRequest(policy: policy).decode(BackupFilter.self, from: Data(json.utf8))
+    }
+
+    @Test("a request with an unknown key is rejected naming the key (a typo must not back up the whole fleet)")
+    func unknownKeyRejectedInRequests() throws {
+        let error = #expect(throws: ValidationError.self) { try self.decodeRequest(#"{"filter_vendr": "cisco_ios"}"#) }
+        #expect(error?.violations.map(\.field) == ["filter_vendr"])
+        #expect(error?.violations.first?.value == #""cisco_ios""#)
+        #expect(error?.violations.first?.allowed.contains("filter_vendor") == true)
+        // Reported together with the other problems of the same body.
+        let both = #expect(throws: ValidationError.self) { try self.decodeRequest(#"{"max_concurrent": 99, "extra": {"a": 1}}"#) }
+        #expect(Set(both?.violations.map(\.field) ?? []) == ["extra", "max_concurrent"])
+        // Every known field is accepted, with the seed's explicit nulls for the optional strings.
+        let full = try decodeRequest(
+            #"{"filter_status": null, "filter_vendor": null, "device_ids": [1, "core-sw1"], "async_execute": false, "notify_on_complete": true, "priority": "high", "max_concurrent": 4, "timeout": 120, "retry_count": 1}"#)
+        #expect(full.deviceIDs == [1, "core-sw1"] && full.maxConcurrent == 4 && full.filterStatus == nil)
+    }
+
+    @Test("stored records decode leniently: unknown keys are ignored and the device list bound is not re-checked")
+    func storedRecordsStayReadable() throws {
+        let filter = try decode(#"{"filter_vendr": "cisco_ios", "max_concurrent": 2}"#)
+        #expect(filter.maxConcurrent == 2 && filter.filterVendor == nil)
+        let ids = (1...(BackupPolicy.defaultMaxDeviceIDs + 1)).map(String.init).joined(separator: ",")
+        let big = try decode(#"{"device_ids": [\#(ids)]}"#)
+        #expect(big.deviceIDs?.count == BackupPolicy.defaultMaxDeviceIDs + 1)
+        // What the encoder writes always reads back strictly too.
+        let written = try JSONEncoder.deviceBackup().encode(try BackupFilter(filterStatus: .online, deviceIDs: [1, 2], priority: .low))
+        #expect(try JSONDecoder.deviceBackupRequest().decode(BackupFilter.self, from: written).deviceIDs == [1, 2])
+        #expect(!String(decoding: written, as: UTF8.self).contains("null"))
+    }
+
+    @Test("null is rejected where a list or value is expected, in requests and records", arguments: [
+        "device_ids", "async_execute", "notify_on_complete", "priority", "max_concurrent", "timeout", "retry_count",
+    ])
+    func nullRejected(field: String) throws {
+        for strict in [true, false] {
+            let json = #"{"\#(field)": null}"#
+            let error = #expect(throws: ValidationError.self) { try (strict ? self.decodeRequest(json) : self.decode(json)) }
+            #expect(error?.violations.map(\.field) == [field])
+            #expect(error?.violations.first?.value == "null")
+        }
+    }
+
+    @Test("device_ids has a documented upper bound in the policy")
+    func deviceListBound() throws {
+        let limit = BackupPolicy.default.maxDeviceIDs
+        #expect(limit == BackupPolicy.defaultMaxDeviceIDs && limit == 10_000)
+        let atLimit = (1...limit).map(String.init).joined(separator: ",")
+        #expect(try decodeRequest(#"{"device_ids": [\#(atLimit)]}"#).deviceIDs?.count == limit)
+        let error = #expect(throws: ValidationError.self) { try self.decodeRequest(#"{"device_ids": [\#(atLimit),0]}"#) }
+        #expect(error?.violations.map(\.field) == ["device_ids"])
+        #expect(error?.violations.first?.allowed == "at most 10000 entries")
+        // Building or validating in code checks it too; a policy may set another bound.
+        #expect(throws: ValidationError.self) { try BackupFilter(deviceIDs: (0...limit).map { DeviceID($0) }) }
+        let small = BackupPolicy(maxDeviceIDs: 2)
+        #expect(throws: ValidationError.self) { try self.decodeRequest(#"{"device_ids": [1, 2, 3]}"#, policy: small) }
+        #expect(try BackupFilter(deviceIDs: [1, 2], policy: small).deviceIDs?.count == 2)
+    }
+
+    @Test("a policy encoded before max_device_ids existed decodes with the default bound")
+    func oldPolicyDecodes() throws {
+        let old = #"{"maxConcurrent": [1, 10], "timeoutSeconds": [60, 3600], "retryCount": [0, 5]}"#
+        let policy = try JSONDecoder().decode(BackupPolicy.self, from: Data(old.utf8))
+        #expect(policy == .default)
+        #expect(try JSONDecoder().decode(BackupPolicy.self, from: JSONEncoder().encode(BackupPolicy(maxDeviceIDs: 7))).maxDeviceIDs == 7)
+    }
 }
