@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import HTTPTypes
 import Logging
+import Synchronization
 
 /// The one error shape of the API: `{"error": {"code": "…", "message": "…", "details": …}}`.
 ///
@@ -28,6 +29,8 @@ public struct APIError: Error, HTTPResponseError, Sendable, CustomStringConverti
         public static let noFailedDevices = "NO_FAILED_DEVICES"
         /// 409: retry asked for a task that is still running.
         public static let taskNotFinished = "TASK_NOT_FINISHED"
+        /// 409: the `Idempotency-Key` was used before with a different request (the library's code).
+        public static let idempotencyConflict = "IDEMPOTENCY_CONFLICT"
         /// 404: the device is not in the inventory and has no backup history.
         public static let deviceNotFound = "DEVICE_NOT_FOUND"
         /// 404: no such route.
@@ -98,6 +101,7 @@ public struct APIError: Error, HTTPResponseError, Sendable, CustomStringConverti
             switch error.code {
             case .taskNotFound, .deviceNotFound: .notFound
             case .taskAlreadyFinished, .invalidRequest: .badRequest
+            case .idempotencyConflict: .conflict
             case .shuttingDown: .serviceUnavailable
             default: .internalServerError
             }
@@ -108,8 +112,11 @@ public struct APIError: Error, HTTPResponseError, Sendable, CustomStringConverti
     }
 }
 
-/// Turns every error thrown below it into the API's JSON error shape (and logs unexpected ones).
+/// Turns every error thrown below it into the API's JSON error shape (and logs unexpected ones). A path
+/// the router knows asked with another method is a 405 with an `Allow` header, not a 404.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    let routeMethods: RouteMethods
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
@@ -124,6 +131,16 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             }
             return try apiError.response(from: request, context: context)
         } catch let error as HTTPError {
+            if error.status == .notFound {
+                let allowed = routeMethods.allowed(for: request.uri.path)
+                if !allowed.isEmpty, !allowed.contains(request.method.rawValue) {
+                    return try APIError(
+                        .methodNotAllowed, code: APIError.Code.methodNotAllowed,
+                        message: "\(request.uri.path) does not answer \(request.method.rawValue); it answers \(allowed.joined(separator: ", ")).",
+                        headers: [.allow: allowed.joined(separator: ", ")]
+                    ).response(from: request, context: context)
+                }
+            }
             let code: String =
                 switch error.status {
                 case .notFound: APIError.Code.notFound
@@ -139,5 +156,34 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try APIError(.internalServerError, code: APIError.Code.internal, message: "Unexpected error.")
                 .response(from: request, context: context)
         }
+    }
+}
+
+/// The methods each route answers, filled in once the router has all its routes: for 405 answers.
+final class RouteMethods: Sendable {
+    private struct Route {
+        var segments: [Substring]
+        var method: String
+    }
+
+    private let routes = Mutex<[Route]>([])
+
+    /// Records the routes as (method, path pattern); `{name}` segments match any one segment.
+    func set(_ table: [(method: String, path: String)]) {
+        routes.withLock { $0 = table.map { Route(segments: $0.path.split(separator: "/"), method: $0.method) } }
+    }
+
+    /// The methods routes matching `path` answer, sorted; empty when no route matches the path.
+    func allowed(for path: String) -> [String] {
+        let segments = path.split(separator: "/")
+        let methods = routes.withLock { routes in
+            Set(routes.filter { route in
+                route.segments.count == segments.count
+                    && zip(route.segments, segments).allSatisfy { pattern, segment in
+                        (pattern.hasPrefix("{") && pattern.hasSuffix("}")) || pattern == segment
+                    }
+            }.map(\.method))
+        }
+        return methods.sorted()
     }
 }

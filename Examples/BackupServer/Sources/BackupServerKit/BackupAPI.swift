@@ -18,13 +18,18 @@ struct BackupAPI: Sendable {
 
     static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
     static let maxIdempotencyKeyLength = 200
+    /// The largest `page` of the task list: with `page_size` at most 100 that reaches 100 million tasks, and
+    /// keeps `(page - 1) * page_size` far from overflowing in any store. Larger pages are a 422.
+    static let maxPage = 1_000_000
 
     var policy: BackupPolicy { executor.configuration.policy }
 
     // MARK: Tasks
 
     /// `POST /configurations/backup-all`: 202 with the new task (`async_execute`, the default) or 200
-    /// with the finished task. A repeated `Idempotency-Key` returns the task it created.
+    /// with the finished task. A repeated `Idempotency-Key` with the same filter returns the task it
+    /// created; with a different filter it is a 409 `IDEMPOTENCY_CONFLICT`. The body is decoded strictly
+    /// (unknown keys are a 422 naming them).
     func backupAll(_ request: Request, context: some RequestContext) async throws -> Response {
         let key = try idempotencyKey(request)
         let filter = try await JSONBody.decode(BackupFilter.self, from: request, policy: policy)
@@ -42,11 +47,11 @@ struct BackupAPI: Sendable {
     func listTasks(_ request: Request) async throws -> Response {
         let query = request.uri.queryParameters
         var violations: [FieldViolation] = []
-        let page = Self.intParameter(query, "page", default: 1, allowed: 1...Int.max, allowedText: "1 or more", into: &violations)
+        let page = Self.intParameter(query, "page", default: 1, allowed: 1...Self.maxPage, allowedText: "1...\(Self.maxPage)", into: &violations)
         let pageSize = Self.intParameter(
             query, "page_size", default: 20, allowed: 1...TaskQuery.maxPageSize, allowedText: "1...\(TaskQuery.maxPageSize)", into: &violations)
         var status: BackupTaskStatus?
-        if let text = query["status"].map(String.init), !text.isEmpty {
+        if let text = query["status"].map(String.init) {
             status = BackupTaskStatus(rawValue: text)
             if status == nil {
                 violations.append(FieldViolation(
@@ -265,7 +270,8 @@ struct BackupAPI: Sendable {
         _ query: FlatDictionary<Substring, Substring>, _ name: String, default value: Int, allowed: ClosedRange<Int>, allowedText: String,
         into violations: inout [FieldViolation]
     ) -> Int {
-        guard let text = query[Substring(name)], !text.isEmpty else { return value }
+        // Absent: the default. Present, even empty (`?page=`), it must be a number in range.
+        guard let text = query[Substring(name)] else { return value }
         guard let number = Int(text), allowed.contains(number) else {
             violations.append(FieldViolation(field: name, value: String(text), allowed: allowedText))
             return value

@@ -22,8 +22,16 @@ public struct BackupServerConfiguration: Sendable {
     public var publicDirectory: String
     /// The OpenAPI document served at `/openapi.yaml` without authentication.
     public var openAPIFile: String
-    /// Allowed `limit` of the backup-history route.
-    public var historyLimit: ClosedRange<Int>
+    /// Allowed `limit` of the backup-history route (1...100 by default); its upper bound is capped at
+    /// ``maxHistoryLimit`` whatever is configured.
+    public var historyLimit: ClosedRange<Int> {
+        get { storedHistoryLimit }
+        set { storedHistoryLimit = newValue.clamped(to: 1...Self.maxHistoryLimit) }
+    }
+    private var storedHistoryLimit: ClosedRange<Int>
+
+    /// The largest `limit` the backup-history route can ever allow.
+    public static let maxHistoryLimit = 10_000
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, auth: AuthMode,
@@ -36,7 +44,7 @@ public struct BackupServerConfiguration: Sendable {
         self.auth = auth
         self.publicDirectory = publicDirectory
         self.openAPIFile = openAPIFile
-        self.historyLimit = historyLimit
+        self.storedHistoryLimit = historyLimit.clamped(to: 1...Self.maxHistoryLimit)
     }
 
     /// The example package's directory as it was when this file was compiled (an example runs from its
@@ -54,12 +62,14 @@ public typealias BackupRequestContext = BasicWebSocketRequestContext
 /// Builds the router: every route of the API, the status page and the OpenAPI document.
 ///
 /// The router is also the route table: `router.routes` lists every (method, path) the server answers,
-/// which the OpenAPI test compares with `openapi.yaml`.
+/// which the OpenAPI test compares with `openapi.yaml`. `readiness` answers `/health/ready`: run the
+/// executor through it (``BackupServer`` does) so that it knows whether the executor runs.
 public func buildRouter(
-    configuration: BackupServerConfiguration, executor: BackupExecutor, inventory: any DeviceInventory
+    configuration: BackupServerConfiguration, executor: BackupExecutor, inventory: any DeviceInventory, readiness: ServerReadiness
 ) -> Router<BackupRequestContext> {
     let router = Router(context: BackupRequestContext.self)
-    router.add(middleware: ErrorMiddleware())
+    let routeMethods = RouteMethods()
+    router.add(middleware: ErrorMiddleware(routeMethods: routeMethods))
     let api = BackupAPI(executor: executor, inventory: inventory, configuration: configuration)
 
     // Public: no data in them.
@@ -67,7 +77,20 @@ public func buildRouter(
     router.get("/openapi.yaml") { _, context in
         try await api.file(configuration.openAPIFile, contentType: "application/yaml; charset=utf-8", context: context)
     }
+    // Liveness: the process answers. `/health` is kept with this meaning.
     router.get("/health") { _, _ in JSONResponse.make(status: .ok, json: .object(["status": .string("ok")])) }
+    router.get("/health/live") { _, _ in JSONResponse.make(status: .ok, json: .object(["status": .string("ok")])) }
+    // Readiness: the executor runs and the task store accepts writes (no details beyond the state names:
+    // the route is public).
+    router.get("/health/ready") { _, _ in
+        let report = await readiness.check()
+        return JSONResponse.make(
+            status: report.isReady ? .ok : .serviceUnavailable,
+            json: .object([
+                "status": .string(report.isReady ? "ready" : "not_ready"),
+                "checks": .object(["executor": .string(report.executor.rawValue), "store": .string(report.store)]),
+            ]))
+    }
 
     // Everything else needs the token.
     let protected = router.group()
@@ -89,18 +112,20 @@ public func buildRouter(
     protected.get("/configurations/devices/{device_id}/backup-history") { request, context in
         try await api.history(deviceID: context.parameters.require("device_id"), request)
     }
+    routeMethods.set(router.routes.map { (method: $0.method.rawValue, path: "\($0.path)") })
     return router
 }
 
 /// Builds the Hummingbird application (HTTP/1.1 with WebSocket upgrade) around a router from
-/// ``buildRouter(configuration:executor:inventory:)``. The executor is *not* one of its services: run
-/// both with ``BackupServer`` (or, in tests, the executor's `withRunning` around `app.test`).
+/// ``buildRouter(configuration:executor:inventory:readiness:)``. The executor is *not* one of its
+/// services: run both with ``BackupServer`` (or, in tests, `readiness.withRunning(executor)` around
+/// `app.test`).
 public func buildApplication(
-    configuration: BackupServerConfiguration, executor: BackupExecutor, inventory: any DeviceInventory,
+    configuration: BackupServerConfiguration, executor: BackupExecutor, inventory: any DeviceInventory, readiness: ServerReadiness,
     logger: Logger = Logger(label: "backup-server"),
     onServerRunning: @escaping @Sendable (_ port: Int?) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
-    let router = buildRouter(configuration: configuration, executor: executor, inventory: inventory)
+    let router = buildRouter(configuration: configuration, executor: executor, inventory: inventory, readiness: readiness)
     return Application(
         router: router,
         server: .http1WebSocketUpgrade(webSocketRouter: router),
@@ -118,11 +143,14 @@ public func buildApplication(
 public struct BackupServer<App: ApplicationProtocol>: Service {
     public let application: App
     public let executor: BackupExecutor
+    /// Observes the executor for `/health/ready` (the same instance the application was built with).
+    public let readiness: ServerReadiness
     public let logger: Logger
 
-    public init(application: App, executor: BackupExecutor, logger: Logger) {
+    public init(application: App, executor: BackupExecutor, readiness: ServerReadiness, logger: Logger) {
         self.application = application
         self.executor = executor
+        self.readiness = readiness
         self.logger = logger
     }
 
@@ -131,7 +159,7 @@ public struct BackupServer<App: ApplicationProtocol>: Service {
         // ServiceGroup shuts services down in reverse order: the executor before the HTTP server.
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: application), .init(service: executor)],
+                services: [.init(service: application), .init(service: ObservedExecutorService(executor: executor, readiness: readiness))],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()

@@ -23,6 +23,8 @@ public struct BackupServerSetup: Sendable {
         public var maxSessions = 50
         public var allowConcurrency: Int?
         public var shutdownGrace: Duration = .seconds(10)
+        /// The first delay between attempts on a device (doubling per retry, up to 2 minutes).
+        public var retryBaseDelay: Duration = RetryStrategy.exponential.baseDelay
         public var recovery: RecoveryPolicy = .resume
 
         public init() {}
@@ -30,6 +32,8 @@ public struct BackupServerSetup: Sendable {
 
     public let executor: BackupExecutor
     public let inventory: any DeviceInventory
+    /// `/health/ready`'s checks: the executor's state and whether the executor's store accepts writes.
+    public let readiness: ServerReadiness
     private let fileStore: FileTaskStore?
 
     /// Builds everything; throws ``InventoryLoadError`` for a bad devices file, `STORE_FAILED` for a store
@@ -41,6 +45,7 @@ public struct BackupServerSetup: Sendable {
         var configuration = BackupExecutorConfiguration(
             policy: options.allowConcurrency.map { .widened(maxConcurrent: $0) } ?? .default,
             maxConcurrentSessions: options.maxSessions,
+            retryStrategy: RetryStrategy(baseDelay: options.retryBaseDelay),
             recovery: options.recovery,
             shutdownGracePeriod: options.shutdownGrace)
         let inventory: any DeviceInventory
@@ -60,7 +65,8 @@ public struct BackupServerSetup: Sendable {
                 configuration: configuration, inventory: demo, transport: DemoNetwork.transport(latency: options.demoLatency),
                 archive: archive, store: store, logger: logger)
         }
-        return BackupServerSetup(executor: executor, inventory: inventory, fileStore: fileStore)
+        return BackupServerSetup(
+            executor: executor, inventory: inventory, readiness: ServerReadiness(store: store, logger: logger), fileStore: fileStore)
     }
 
     /// Closes the file store (after the executor has stopped).

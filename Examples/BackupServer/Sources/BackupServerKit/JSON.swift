@@ -62,8 +62,9 @@ enum JSONResponse {
     }
 }
 
-/// Request bodies: read, then decode with the library's decoder (which validates `BackupFilter`s and
-/// reports every bad field in one ``ValidationError``).
+/// Request bodies: read, then decode with the library's decoder for requests (which validates
+/// `BackupFilter`s strictly — unknown keys, `null` lists, out-of-range values — and reports every bad field
+/// in one ``ValidationError``).
 enum JSONBody {
     /// The most a request body may hold.
     static let limit = 1 << 20
@@ -88,7 +89,7 @@ enum JSONBody {
         }
         guard object is [String: Any] else { throw APIError.invalidJSON("expected a JSON object.") }
         do {
-            return try JSONDecoder.deviceBackup(policy: policy).decode(T.self, from: bytes)
+            return try JSONDecoder.deviceBackupRequest(policy: policy).decode(T.self, from: bytes)
         } catch let error as ValidationError {
             throw error
         } catch let error as DecodingError {

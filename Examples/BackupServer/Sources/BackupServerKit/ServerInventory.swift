@@ -17,6 +17,10 @@ import Yams
 /// Secrets never sit in the file: `password_env`, `passphrase_env` and `enable_secret_env` name environment
 /// variables (or `*_file` a file whose first line is the secret). Errors name the file and the problem,
 /// never a secret.
+///
+/// The file is checked strictly at start: an unknown key anywhere (a typo such as `credential_ref`) and a
+/// `credentials_ref` that names no entry of `credentials` are errors naming the file and the device — a
+/// typo never silently falls back to `default`. `default` is used only by devices without `credentials_ref`.
 public struct ServerInventory: DeviceInventory {
     public let deviceList: [Device]
     private let credentialsByRef: [String: Credentials]
@@ -24,7 +28,7 @@ public struct ServerInventory: DeviceInventory {
     public func devices() async throws -> [Device] { deviceList }
 
     public func credentials(for device: Device) async throws -> Credentials {
-        if let credentials = credentialsByRef[device.credentialsRef ?? "default"] ?? credentialsByRef["default"] {
+        if let credentials = credentialsByRef[device.credentialsRef ?? "default"] {
             return credentials
         }
         throw BackupError(
@@ -35,7 +39,12 @@ public struct ServerInventory: DeviceInventory {
     struct File: Decodable {
         var credentials: [String: CredentialsEntry]?
         var devices: [Device]
+
+        static let keys: Set<String> = ["credentials", "devices"]
     }
+
+    /// The keys a device entry may have: the library's `Device` fields.
+    static let deviceKeys: Set<String> = ["id", "name", "host", "port", "vendor", "status", "groups", "credentials_ref"]
 
     struct CredentialsEntry: Decodable {
         var username: String
@@ -47,7 +56,7 @@ public struct ServerInventory: DeviceInventory {
         var enableSecretEnv: String?
         var enableSecretFile: String?
 
-        enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey, CaseIterable {
             case username
             case passwordEnv = "password_env"
             case passwordFile = "password_file"
@@ -57,6 +66,8 @@ public struct ServerInventory: DeviceInventory {
             case enableSecretEnv = "enable_secret_env"
             case enableSecretFile = "enable_secret_file"
         }
+
+        static let keys: Set<String> = Set(CodingKeys.allCases.map(\.rawValue))
     }
 
     /// Loads `path`; `environment` is where `*_env` names are looked up.
@@ -70,6 +81,7 @@ public struct ServerInventory: DeviceInventory {
         } catch {
             throw InventoryLoadError("\(path): \(error)")
         }
+        try checkKeys(text, path: path)
         var ids: Set<DeviceID> = []
         for device in file.devices where !ids.insert(device.id).inserted {
             throw InventoryLoadError("\(path): device id \(device.id) appears twice")
@@ -100,13 +112,65 @@ public struct ServerInventory: DeviceInventory {
                 passphrase: try secret(env: entry.passphraseEnv, file: entry.passphraseFile, field: "passphrase"),
                 enableSecret: try secret(env: entry.enableSecretEnv, file: entry.enableSecretFile, field: "enable_secret"))
         }
+        let defined = credentials.keys.sorted().joined(separator: ", ")
         for device in file.devices {
-            let ref = device.credentialsRef ?? "default"
-            if credentials[ref] == nil && credentials["default"] == nil {
-                throw InventoryLoadError("\(path): device \(device.name) uses credentials '\(ref)', which the file does not define")
+            if let ref = device.credentialsRef {
+                if credentials[ref] == nil {
+                    throw InventoryLoadError(
+                        "\(path): device \(device.name) (id \(device.id)) has credentials_ref '\(ref)', which the file does not define"
+                            + " (defined: \(defined.isEmpty ? "none" : defined))")
+                }
+            } else if credentials["default"] == nil {
+                throw InventoryLoadError(
+                    "\(path): device \(device.name) (id \(device.id)) has no credentials_ref and the file defines no 'default' credentials")
             }
         }
         return ServerInventory(deviceList: file.devices, credentialsByRef: credentials)
+    }
+}
+
+extension ServerInventory {
+    /// Rejects keys the decoder would silently ignore: at the top, in each credentials entry, in each device.
+    fileprivate static func checkKeys(_ text: String, path: String) throws {
+        let root: Any?
+        do {
+            root = try Yams.load(yaml: text)
+        } catch {
+            throw InventoryLoadError("\(path): \(error)")
+        }
+        func keys(_ node: Any?) -> [String]? {
+            if let map = node as? [String: Any] { return Array(map.keys) }
+            if let map = node as? [AnyHashable: Any] { return map.keys.map { ($0.base as? String) ?? "\($0.base)" } }
+            return nil
+        }
+        func value(_ node: Any?, _ key: String) -> Any? {
+            if let map = node as? [String: Any] { return map[key] }
+            if let map = node as? [AnyHashable: Any] { return map[AnyHashable(key)] }
+            return nil
+        }
+        func unknown(_ found: [String]?, allowed: Set<String>) -> String? {
+            found?.filter { !allowed.contains($0) }.sorted().first
+        }
+        func known(_ allowed: Set<String>) -> String { allowed.sorted().joined(separator: ", ") }
+        if let key = unknown(keys(root), allowed: File.keys) {
+            throw InventoryLoadError("\(path): unknown top-level key '\(key)' (known: \(known(File.keys)))")
+        }
+        if let credentials = value(root, "credentials"), let names = keys(credentials) {
+            for name in names.sorted() {
+                if let key = unknown(keys(value(credentials, name)), allowed: CredentialsEntry.keys) {
+                    throw InventoryLoadError("\(path): credentials '\(name)': unknown key '\(key)' (known: \(known(CredentialsEntry.keys)))")
+                }
+            }
+        }
+        if let devices = value(root, "devices") as? [Any] {
+            for (index, device) in devices.enumerated() {
+                if let key = unknown(keys(device), allowed: deviceKeys) {
+                    let name = value(device, "name").map { "\($0)" } ?? "#\(index + 1)"
+                    throw InventoryLoadError(
+                        "\(path): device \(name) (devices[\(index)]): unknown key '\(key)' (known: \(known(deviceKeys)))")
+                }
+            }
+        }
     }
 }
 

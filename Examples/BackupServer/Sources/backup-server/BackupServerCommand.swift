@@ -35,6 +35,8 @@ struct BackupServerCommand: AsyncParsableCommand {
     @Option(help: "Most device sessions at once across all tasks.") var maxSessions = 50
     @Option(help: "Allow max_concurrent up to this value (default 10, the seed's policy).") var allowConcurrency: Int?
     @Option(help: "On shutdown, seconds running devices may go on before they are cancelled.") var shutdownGraceSeconds = 10
+    @Option(help: "First delay between attempts on a device, in milliseconds (doubling per retry, at most 2 minutes).")
+    var retryBaseDelayMs = 2000
     @Option(help: "Tasks left unfinished by a previous run: resume or fail.") var recovery: RecoveryChoice = .resume
     @Option(help: "Directory with the status page (index.html).") var publicDir: String?
     @Option(help: "The OpenAPI document to serve at /openapi.yaml.") var openapiFile: String?
@@ -73,6 +75,7 @@ struct BackupServerCommand: AsyncParsableCommand {
         options.maxSessions = max(1, maxSessions)
         options.allowConcurrency = allowConcurrency
         options.shutdownGrace = .seconds(max(0, shutdownGraceSeconds))
+        options.retryBaseDelay = .milliseconds(min(max(0, retryBaseDelayMs), 120_000))
         options.recovery = recovery == .resume ? .resume : .markFailed
 
         let setup: BackupServerSetup
@@ -85,14 +88,15 @@ struct BackupServerCommand: AsyncParsableCommand {
         let inventoryNote = inventory.map { "inventory \($0)" } ?? "demo network (mock transport)"
         let storeNote = store.map { "file store \($0)" } ?? "in-memory store"
         let application = buildApplication(
-            configuration: serverConfiguration, executor: setup.executor, inventory: setup.inventory, logger: logger
+            configuration: serverConfiguration, executor: setup.executor, inventory: setup.inventory, readiness: setup.readiness,
+            logger: logger
         ) { port in
             let address = "http://\(host.contains(":") ? "[\(host)]" : host):\(port.map(String.init) ?? "?")"
             logger.notice("backup-server listening on \(address) — \(inventoryNote), \(storeNote)")
             logger.notice("status page: \(address)/#token=<your token>   OpenAPI: \(address)/openapi.yaml")
         }
         do {
-            try await BackupServer(application: application, executor: setup.executor, logger: logger).run()
+            try await BackupServer(application: application, executor: setup.executor, readiness: setup.readiness, logger: logger).run()
         } catch {
             try? await setup.close()
             throw error

@@ -12,7 +12,7 @@ func registeredRoutes() -> Set<String> {
     Set(Harness().router.routes.map { "\($0.method.rawValue) \($0.path)" })
 }
 
-let publicRoutes: Set<String> = ["GET /", "GET /openapi.yaml", "GET /health"]
+let publicRoutes: Set<String> = ["GET /", "GET /openapi.yaml", "GET /health", "GET /health/live", "GET /health/ready"]
 
 /// A concrete URI for a route pattern.
 func concrete(_ path: String) -> String {
@@ -133,5 +133,8 @@ func concrete(_ path: String) -> String {
         #expect(properties["timeout"]?["maximum"] as? Int == policy.timeoutSeconds.upperBound)
         #expect(properties["retry_count"]?["minimum"] as? Int == policy.retryCount.lowerBound)
         #expect(properties["retry_count"]?["maximum"] as? Int == policy.retryCount.upperBound)
+        #expect(properties["device_ids"]?["maxItems"] as? Int == policy.maxDeviceIDs)
+        #expect((schemas["BackupFilter"] as? [String: Any])?["additionalProperties"] as? Bool == false)
+        #expect(Set(properties.keys) == Set(BackupFilter.fieldNames))
     }
 }

@@ -54,11 +54,13 @@ import Testing
         first.transport.setBehavior(.hang, for: 2)
         let running = Gate()
         let ports = Collector<Int>()
-        let app = buildApplication(configuration: first.configuration, executor: first.executor, inventory: first.inventory) { port in
+        let app = buildApplication(
+            configuration: first.configuration, executor: first.executor, inventory: first.inventory, readiness: first.readiness
+        ) { port in
             if let port { ports.append(port) }
             running.open()
         }
-        let server = BackupServer(application: app, executor: first.executor, logger: Logger(label: "test"))
+        let server = BackupServer(application: app, executor: first.executor, readiness: first.readiness, logger: Logger(label: "test"))
         let group = ServiceGroup(configuration: .init(services: [server], logger: Logger(label: "test")))
         let taskID: String = try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }

@@ -21,6 +21,7 @@ struct Harness: Sendable {
     let transport: MockTransport
     let inventory: StaticInventory
     let configuration: BackupServerConfiguration
+    let readiness: ServerReadiness
 
     /// `count` devices `dev-1`… (ids 1…count, cisco_ios, online); `failing` devices always fail with
     /// `AUTH_FAILED` (never retried, so no backoff sleeps); others serve a config at once.
@@ -38,19 +39,22 @@ struct Harness: Sendable {
             configuration: .init(hostKeyPolicy: .acceptAnyUnsafe, recovery: recovery, shutdownGracePeriod: .zero), inventory: inventory, transport: transport,
             archive: InMemoryArchive(), store: store)
         configuration = BackupServerConfiguration(host: "127.0.0.1", port: 0, auth: auth)
+        readiness = ServerReadiness(store: store)
     }
 
-    var router: Router<BackupRequestContext> { buildRouter(configuration: configuration, executor: executor, inventory: inventory) }
+    var router: Router<BackupRequestContext> {
+        buildRouter(configuration: configuration, executor: executor, inventory: inventory, readiness: readiness)
+    }
     var app: some ApplicationProtocol {
         var logger = Logger(label: "backup-server-test")
         logger.logLevel = .warning
-        return buildApplication(configuration: configuration, executor: executor, inventory: inventory, logger: logger)
+        return buildApplication(configuration: configuration, executor: executor, inventory: inventory, readiness: readiness, logger: logger)
     }
 
     /// Runs the executor and the app (requests go straight to the router) around `body`.
     func withRunning<T: Sendable>(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> T) async throws -> T {
         let app = self.app
-        return try await executor.withRunning { _ in try await app.test(.router, body) }
+        return try await readiness.withRunning(executor) { try await app.test(.router, body) }
     }
 }
 
