@@ -83,6 +83,135 @@ struct Pattern: Sendable {
         return literal.isEmpty ? nil : Array(String(literal).utf8)
     }
 
+    /// The longest run of literal text that every match of `source` contains, or `nil` when no text is
+    /// certain. Groups that must match (not optional, no `|` inside, no lookaround) are looked into: their
+    /// text joins the text around them. Inline flags (`(?i)`, `(?x)`) and `\Q…\E`, which change what the
+    /// text means, give `nil`.
+    ///
+    /// `^\s+ip ospf (?:a|b) (?<secret>\S+)` → `ip ospf `; `\b[a-z]+://[^@]+@` → `://`;
+    /// `(?<secret>%\^%#.*?%\^%#)` → `%^%#`.
+    static func requiredLiteral(of source: String) -> [UInt8]? {
+        let c = Array(source)
+        if source.contains(#"\Q"#) { return nil }
+        var best: [Character] = []
+        var run: [Character] = []
+        func endRun() {
+            if run.count > best.count { best = run }
+            run = []
+        }
+        /// The index of the `]` closing the class that opens at `i`.
+        func classEnd(_ i: Int) -> Int? {
+            var j = i + 1
+            if j < c.count, c[j] == "^" { j += 1 }
+            if j < c.count, c[j] == "]" { j += 1 }
+            while j < c.count, c[j] != "]" { j += c[j] == "\\" ? 2 : 1 }
+            return j < c.count ? j : nil
+        }
+        /// The index of the `)` closing the group that opens at `i`.
+        func groupEnd(_ i: Int) -> Int? {
+            var depth = 0
+            var j = i
+            while j < c.count {
+                switch c[j] {
+                case "\\":
+                    j += 2
+                    continue
+                case "[":
+                    guard let end = classEnd(j) else { return nil }
+                    j = end
+                case "(": depth += 1
+                case ")":
+                    depth -= 1
+                    if depth == 0 { return j }
+                default: break
+                }
+                j += 1
+            }
+            return nil
+        }
+        /// Collects the certain text of `c[lo..<hi]` into the runs; `false` when the pattern is beyond this.
+        func scan(_ lo: Int, _ hi: Int) -> Bool {
+            if hasTopLevelAlternation(Array(c[lo..<hi])) {
+                endRun()
+                return true
+            }
+            var i = lo
+            while i < hi {
+                var literal: Character?
+                var next = i + 1
+                switch c[i] {
+                case "\\":
+                    guard i + 1 < hi else { return false }
+                    next = i + 2
+                    // \s, \d, \b, \1, \p{…}, \x41 …: a class, an assertion or a code; escaped punctuation is itself.
+                    if !(c[i + 1].isLetter || c[i + 1].isNumber) { literal = c[i + 1] }
+                case "[":
+                    guard let end = classEnd(i) else { return false }
+                    next = end + 1
+                case "{":
+                    // A counted quantifier `{2,3}`: none of it is text.
+                    guard let close = c[i..<hi].firstIndex(of: "}") else { return false }
+                    next = close + 1
+                case "(":
+                    guard let close = groupEnd(i), close < hi else { return false }
+                    next = close + 1
+                    var bodyStart = i + 1
+                    var mustMatch = true
+                    if bodyStart < close, c[bodyStart] == "?" {
+                        let kind: Character = bodyStart + 1 < close ? c[bodyStart + 1] : ")"
+                        switch kind {
+                        case ":", ">": bodyStart += 2
+                        case "=", "!": mustMatch = false
+                        case "<":
+                            if bodyStart + 2 < close, c[bodyStart + 2] == "=" || c[bodyStart + 2] == "!" {
+                                mustMatch = false
+                            } else {
+                                guard let named = c[bodyStart..<close].firstIndex(of: ">") else { return false }
+                                bodyStart = named + 1
+                            }
+                        default: return false  // inline flags, comments
+                        }
+                    }
+                    let quantifier: Character? = next < hi ? c[next] : nil
+                    if mustMatch, quantifier != "?", quantifier != "*", quantifier != "{" {
+                        guard scan(bodyStart, close) else { return false }
+                        if quantifier == "+" { endRun() }
+                    } else {
+                        endRun()
+                    }
+                    i = next
+                    continue
+                case ")":
+                    return false
+                case ".", "^", "$", "|", "+", "*", "?", "}":
+                    break
+                default:
+                    literal = c[i]
+                }
+                guard let literal else {
+                    endRun()
+                    i = next
+                    continue
+                }
+                // A quantifier after the character: `?`, `*` and `{` make it optional; with `+` one copy is certain.
+                switch next < hi ? c[next] : nil {
+                case "?", "*", "{":
+                    endRun()
+                case "+":
+                    run.append(literal)
+                    endRun()
+                default:
+                    run.append(literal)
+                }
+                i = next
+            }
+            return true
+        }
+        guard scan(0, c.count) else { return nil }
+        endRun()
+        return best.isEmpty ? nil : Array(String(best).utf8)
+    }
+
     /// Whether `|` appears outside every group and character class (`^a|b` is not anchored as a whole).
     static func hasTopLevelAlternation(_ characters: [Character]) -> Bool {
         var depth = 0
@@ -144,6 +273,17 @@ struct CompiledProfile: Sendable {
         let replacement: String
         let sectionStart: Pattern?
         let sectionEnd: Pattern?
+        /// Bytes every match of ``pattern`` contains (``Pattern/requiredLiteral(of:)``): a line without them
+        /// is skipped without a regex call. Most lines of a configuration hold no secret.
+        let requiredLiteral: [UInt8]?
+
+        init(pattern: Pattern, replacement: String, sectionStart: Pattern?, sectionEnd: Pattern?) {
+            self.pattern = pattern
+            self.replacement = replacement
+            self.sectionStart = sectionStart
+            self.sectionEnd = sectionEnd
+            requiredLiteral = Pattern.requiredLiteral(of: pattern.source)
+        }
     }
 
     struct CompiledGuard: Sendable {

@@ -13,6 +13,7 @@ extension CompiledProfile.CompiledSecretRule {
     /// `line` with the text of every match's `secret` group (or every whole match, when the pattern has no
     /// such group) replaced with the rule's replacement.
     func apply(to line: String) -> String {
+        if let requiredLiteral, !utf8(of: line, contains: requiredLiteral) { return line }
         let matches = pattern.regex.matches(in: line, range: NSRange(line.startIndex..., in: line))
         guard !matches.isEmpty else { return line }
         let mutable = NSMutableString(string: line)
@@ -29,6 +30,28 @@ extension CompiledProfile.CompiledSecretRule {
         }
         return String(mutable)
     }
+}
+
+/// Whether the UTF-8 bytes of `text` contain `needle`.
+func utf8(of text: String, contains needle: [UInt8]) -> Bool {
+    if let found = text.utf8.withContiguousStorageIfAvailable({ bytes in contains(bytes, needle) }) { return found }
+    return Array(text.utf8).withUnsafeBufferPointer { contains($0, needle) }
+}
+
+private func contains(_ haystack: UnsafeBufferPointer<UInt8>, _ needle: [UInt8]) -> Bool {
+    guard let first = needle.first else { return true }
+    guard haystack.count >= needle.count else { return false }
+    var i = 0
+    let last = haystack.count - needle.count
+    while i <= last {
+        if haystack[i] == first {
+            var j = 1
+            while j < needle.count, haystack[i + j] == needle[j] { j += 1 }
+            if j == needle.count { return true }
+        }
+        i += 1
+    }
+    return false
 }
 
 extension CompiledProfile {

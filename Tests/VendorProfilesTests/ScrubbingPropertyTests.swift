@@ -167,6 +167,51 @@ struct ScrubbingPropertyTests {
         }
     }
 
+    @Test("required literals of secret patterns", arguments: [
+        (#"^\s+ip ospf (?:a|b) (?<secret>\S+)"#, "ip ospf "),
+        (#"\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s@:"']+:(?<secret>[^@]+)@"#, "://"),
+        (#"^crypto isakmp key (?:[06] )?(?<secret>\S+) (?:address|hostname)\b"#, "crypto isakmp key "),
+        (#"^ab?cdef"#, "cdef"), (#"^abc+d"#, "abc"), (#"x{2,3}yz"#, "yz"), (#"^enable\.secret\s"#, "enable.secret"),
+        (#"[a-z]{1,5}key"#, "key"), (#"(?:aaaa)?bb"#, "bb"), (#"a[)(]bb"#, "bb"), (#"(?<secret>%\^%#.*?%\^%#)"#, "%^%#"),
+        (#"ab(?:cd)ef"#, "abcdef"), (#"(?:x|yyyyyy)zz"#, "zz"), (#"(?=abcdef)ab"#, "ab"), (#"k(?:ey)+s"#, "key"),
+    ])
+    func requiredLiterals(source: String, literal: String) {
+        #expect(Pattern.requiredLiteral(of: source) == Array(literal.utf8))
+    }
+
+    @Test("no required literal where none is certain", arguments: [#"a|b"#, #"(?i)password \S+"#, #"\d+"#, #"(?x) a b"#, #"\Qa b\E"#])
+    func noRequiredLiteral(source: String) {
+        #expect(Pattern.requiredLiteral(of: source) == nil)
+    }
+
+    /// The rule's regex on every line, without the literal prefilter.
+    static func applyWithoutPrefilter(_ rule: CompiledProfile.CompiledSecretRule, _ line: String) -> String {
+        let mutable = NSMutableString(string: line)
+        for match in rule.pattern.regex.matches(in: line, range: NSRange(line.startIndex..., in: line)).reversed() {
+            var range = match.range
+            if rule.pattern.hasGroup(named: "secret") {
+                range = match.range(withName: "secret")
+                if range.location == NSNotFound { continue }
+            }
+            mutable.replaceCharacters(in: range, with: rule.replacement)
+        }
+        return String(mutable)
+    }
+
+    @Test("the literal prefilter never changes what a rule does", arguments: VendorProfile.builtIn.map(\.name))
+    func prefilterAgrees(vendor: String) throws {
+        let profile = try CompiledProfile(try #require(VendorProfile.builtIn.first { $0.name == vendor }))
+        let secretLines = ScrubbingRuleTests.cases.flatMap { $0.input.split(separator: "\n").map(String.init) }
+        let lines = Self.lines(for: vendor, from: Self.templates + Self.sectionTemplates, count: 500, seed: 7) + secretLines
+        for rule in profile.secretRules {
+            for line in lines {
+                #expect(rule.apply(to: line) == Self.applyWithoutPrefilter(rule, line), "\(rule.pattern.source): \(line)")
+            }
+        }
+        // Every built-in rule has a literal to skip most lines with (scrubbing stays cheap).
+        for rule in profile.secretRules { #expect(rule.requiredLiteral != nil, "\(vendor): \(rule.pattern.source)") }
+    }
+
     @Test("the generator is deterministic and varied")
     func generator() {
         let first = Self.lines(for: "cisco_ios", from: Self.templates, count: 200, seed: 42)
