@@ -169,6 +169,9 @@ public final class GitArchive: ConfigArchive {
 
     /// The commit itself. Blocking; runs on the archive's serial pool, so commits never interleave.
     private func commit(taskID: String, stored: [String: DeviceRef]) throws -> ArchiveCommit? {
+        // git refuses a pathspec that matches nothing (no config stored yet and none ever committed, e.g.
+        // when every device of the first backup failed): then there is nothing to commit.
+        if stored.isEmpty, try !hasManagedFiles() { return nil }
         // core.bigFileThreshold=1 makes `git add` stream the new blobs into one pack file instead of one
         // loose object file each: 10,000 new configs take about 1 s instead of 5 (and no 4 s repack by
         // the next `gc --auto`). Only for this command: diffs still see the files as text.
@@ -190,6 +193,13 @@ public final class GitArchive: ConfigArchive {
         // only: the commit is made, so a failure here changes nothing for the task.
         _ = try? git.run(["gc", "--auto", "--quiet"], config: ["gc.autoDetach=false"])
         return ArchiveCommit(commitID: head, devices: ours.map(\.id))
+    }
+
+    /// Whether any managed file exists in the working tree or in the index. Blocking.
+    private func hasManagedFiles() throws -> Bool {
+        let entries = (try? FileIO.listDirectory(directory)) ?? []
+        if entries.contains(where: { $0.hasSuffix(".cfg") }) { return true }
+        return !(try git.run(["ls-files", "-z", "--", pathspec])).isEmpty
     }
 
     static func message(taskID: String, devices: [DeviceRef], others: [String]) -> String {

@@ -71,6 +71,17 @@ struct GitArchiveTests {
         #expect(try git(path, "status", "--porcelain").isEmpty)
     }
 
+    @Test("a task that stored no config in an archive that has none commits nothing and does not fail")
+    func nothingStoredYet() async throws {
+        let path = temporaryPath("git-archive-empty")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let archive = try await GitArchive(repository: path)
+        #expect(try await archive.taskDidFinish(taskID: "all-devices-failed") == nil)
+        #expect(try await backup(archive, task: "task-2", configs: []) == nil)
+        let first = try #require(try await backup(archive, task: "task-3", configs: ["a\n"]))
+        #expect(first.devices == [1])
+    }
+
     @Test("10,000 devices: one commit with all files; unchanged → no commit; 1 % changed → exactly those files")
     func fleetScale() async throws {
         let path = temporaryPath("git-fleet")
