@@ -18,9 +18,9 @@ struct BackupAPI: Sendable {
 
     static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
     static let maxIdempotencyKeyLength = 200
-    /// The largest `page` of the task list: with `page_size` at most 100 that reaches 100 million tasks, and
-    /// keeps `(page - 1) * page_size` far from overflowing in any store. Larger pages are a 422.
-    static let maxPage = 1_000_000
+    /// The largest `page` of the task list (the library's bound, 1,000,000: with `page_size` at most 100 that
+    /// reaches 100 million tasks). Larger pages are a 422 here, before any store sees them.
+    static let maxPage = TaskQuery.maxPage
 
     var policy: BackupPolicy { executor.configuration.policy }
 
