@@ -49,7 +49,12 @@ enum JournalReplay {
         /// Whether corrupt or inconsistent records were found before the kept end (the journal gets rewritten).
         var hasCorruption: Bool { damaged.contains { $0.kind != .tornTail } }
         /// Whether the journal must be rewritten: corruption, or damage entries found now to persist.
-        var needsRewrite: Bool { hasCorruption || reports.count > newReportsStart || reportsOmitted > keptOmitted }
+        var needsRewrite: Bool {
+            hasCorruption || reports.count > newReportsStart || reportsOmitted > keptOmitted || keptEndsMidLine
+        }
+        /// Whether the kept bytes end without a newline (a record split off a damaged line): appending to them
+        /// would glue the next record onto it, so the journal is rewritten instead of truncated.
+        var keptEndsMidLine = false
         var keptOmitted = 0
         /// Size of the snapshot part of the journal.
         var snapshotBytes = 0
@@ -310,6 +315,7 @@ enum JournalReplay {
 
         let cut = strictTail ? strictCut(lines) : lenientCut(lines, lastValid: lastValid, snapshotLSN: snapshotLSN)
         result.keepBytes = cut < lines.count ? lines[cut].offset : (lines.last?.end ?? 0)
+        result.keptEndsMidLine = result.keepBytes > 0 && bytes[result.keepBytes - 1] != UInt8(ascii: "\n")
         var discardedComplete = 0
         for line in lines[cut...] {
             if line.terminated { result.discardsCompleteRecords = true }

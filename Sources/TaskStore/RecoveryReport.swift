@@ -8,8 +8,10 @@ public struct DamagedRecord: Sendable, Hashable, Codable, CustomStringConvertibl
         /// An unreadable record (bad checksum, invalid JSON, missing fields) among good ones: acknowledged data
         /// was damaged on disk. The record was skipped and its task, when known, quarantined.
         case corrupt
-        /// A readable record that does not fit the journal (a change to a task that does not exist, a second
-        /// creation of a task, a record out of order), usually the consequence of a corrupt record before it.
+        /// A readable record that does not fit the journal: a change to a task that does not exist (usually the
+        /// consequence of a corrupt record before it — the task is quarantined), a repeated record (skipped), or
+        /// a record out of its place or after a gap in the sequence numbers (applied in sequence order; the
+        /// reason says which).
         case inconsistent
     }
 

@@ -197,6 +197,8 @@ struct JournalFuzzTests {
             #expect(try directory.journalBytes() == mutated, "\(context): a refused journal was modified")
             return
         }
+        // Appends after the repair must land on a clean line boundary.
+        _ = try await store.create(makeTask("appended-after-repair", devices: 1, createdAt: at(10_000)))
         let first = try await dump(store, devices: 1...6)
         let damage = store.damage
         try await store.close()
@@ -204,6 +206,7 @@ struct JournalFuzzTests {
         #expect(reopened.recoveryReport.isClean, "\(context): the repaired journal is still damaged: \(reopened.recoveryReport.damagedRecords)")
         #expect(try await dump(reopened, devices: 1...6) == first, "\(context): state changed across a reopen")
         #expect(reopened.damage == damage, "\(context): the damage list changed across a reopen")
+        #expect(try await reopened.task(id: "appended-after-repair") != nil, "\(context): the append after the repair was lost")
         try await reopened.close()
     }
 
