@@ -71,7 +71,7 @@ public struct ExecCommandRetriever: ConfigRetriever {
         for command in try commands(for: device) {
             let output = try await session.execute(command, timeout: commandTimeout)
             if let status = output.exitStatus, status != 0 {
-                let stderr = String(output.stderrText.prefix(200)).trimmingSuffixWhitespace()
+                let stderr = Self.quotedStderr(output.stderrText, secrets: credentials.secretValues)
                 throw BackupError(
                     .commandFailed, "'\(command)' exited with status \(status) on \(device.name): \(stderr)",
                     hint: "Check that the account may run this command.")
@@ -79,6 +79,16 @@ public struct ExecCommandRetriever: ConfigRetriever {
             text += output.stdoutText
         }
         return RetrievedConfig(text: text)
+    }
+
+    /// Stderr for an error message: the credentials' secrets are replaced over the whole text first, and only
+    /// then is it cut to 200 characters, so a cut can never leave a prefix of a secret behind.
+    static func quotedStderr(_ stderr: String, secrets: [String]) -> String {
+        var text = stderr
+        for secret in secrets where !secret.isEmpty {
+            text = text.replacing(secret, with: "<redacted>")
+        }
+        return String(text.prefix(200)).trimmingSuffixWhitespace()
     }
 }
 

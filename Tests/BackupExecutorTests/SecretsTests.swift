@@ -2,6 +2,7 @@ import BackupExecutor
 import BackupModels
 import BackupTestKit
 import ConfigArchive
+import DeviceTransport
 import Foundation
 import Logging
 import TaskStore
@@ -48,5 +49,36 @@ struct SecretsTests {
         }
         #expect(task.result(for: 2)?.errorMessage?.contains("<redacted>") == true)
         #expect(task.result(for: 3)?.errorMessage?.contains("<redacted>") == true)
+    }
+}
+
+/// A session whose every command fails with `stderr`.
+private struct FailingExecSession: DeviceSession {
+    let stderr: String
+    func execute(_ command: String, timeout: Duration?) async throws -> CommandOutput {
+        CommandOutput(stdout: [], stderr: Array(stderr.utf8), exitStatus: 1)
+    }
+    func openShell(_ options: ShellOptions) async throws -> any ShellChannel { throw BackupError(.commandFailed, "no shell") }
+    func close() async {}
+}
+
+@Suite("Secrets in exec errors")
+struct ExecStderrSecretTests {
+    @Test("stderr quoted in COMMAND_FAILED has the credentials' secrets replaced before it is cut: no prefix of a secret survives")
+    func stderrRedactedBeforeCut() async throws {
+        let password = "Tr0ub4dor&3-correct-horse"
+        // The secret straddles the 200-character cut: cutting first would leave "Tr0ub4dor&3-" behind.
+        let stderr = String(repeating: "x", count: 190) + " login " + password + " rejected\n"
+        let retriever = ExecCommandRetriever(commandsByVendor: [:], defaultCommands: ["show running-config"])
+        let device = Device(id: 1, name: "r1", host: "192.0.2.1", vendor: "linux")
+        let error = await #expect(throws: BackupError.self) {
+            _ = try await retriever.retrieveConfig(
+                from: FailingExecSession(stderr: stderr), device: device,
+                credentials: Credentials(username: "netops", password: Secret(password)), logger: Logger(label: "test"))
+        }
+        #expect(error?.code == .commandFailed)
+        let message = try #require(error?.message)
+        #expect(message.contains(String(repeating: "x", count: 190) + " login <"), "stderr is quoted up to the cut")
+        #expect(!message.contains("Tr0"), "no prefix of the password survives the cut")
     }
 }
