@@ -148,6 +148,10 @@ public final class BackupExecutor: Service, Sendable {
         logger.info("backup executor stopped")
     }
 
+    /// Whether ``run()`` is running and the executor takes new work (false before `run()`, once a shutdown
+    /// began, and after `run()` returned): what a server's readiness check asks.
+    public var isRunning: Bool { registry.withLock { $0.phase == .running && $0.hasRun } }
+
     /// Begins a graceful shutdown: no new tasks or devices start; running devices may finish within the
     /// grace period. ``run()`` returns when everything has stopped. Safe to call more than once.
     public func shutdown() {

@@ -157,4 +157,14 @@ struct ArchiveTrustTests {
             #expect(try await executor.tasks(TaskQuery()).total == 1)
         }
     }
+
+    @Test("isRunning is true only while run() runs and takes work")
+    func isRunning() async throws {
+        let executor = Fixture(devices: 1).makeExecutor()
+        #expect(!executor.isRunning)
+        try await executor.withRunning { executor in
+            try await eventually("run() started") { executor.isRunning }
+        }
+        #expect(!executor.isRunning)
+    }
 }
