@@ -94,6 +94,8 @@ let package = Package(
             dependencies: [
                 "BackupModels",
                 "BackupSupport",
+                // RetrievedConfig, the value an archive stores.
+                "DeviceTransport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
@@ -214,7 +216,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ConfigArchiveTests",
-            dependencies: ["ConfigArchive", "BackupModels", "BackupSupport"],
+            dependencies: ["ConfigArchive", "BackupModels", "BackupSupport", "DeviceTransport"],
             swiftSettings: strictSettings
         ),
         .testTarget(
