@@ -34,24 +34,8 @@ extension CompiledProfile.CompiledSecretRule {
 
 /// Whether the UTF-8 bytes of `text` contain `needle`.
 func utf8(of text: String, contains needle: [UInt8]) -> Bool {
-    if let found = text.utf8.withContiguousStorageIfAvailable({ bytes in contains(bytes, needle) }) { return found }
-    return Array(text.utf8).withUnsafeBufferPointer { contains($0, needle) }
-}
-
-private func contains(_ haystack: UnsafeBufferPointer<UInt8>, _ needle: [UInt8]) -> Bool {
-    guard let first = needle.first else { return true }
-    guard haystack.count >= needle.count else { return false }
-    var i = 0
-    let last = haystack.count - needle.count
-    while i <= last {
-        if haystack[i] == first {
-            var j = 1
-            while j < needle.count, haystack[i + j] == needle[j] { j += 1 }
-            if j == needle.count { return true }
-        }
-        i += 1
-    }
-    return false
+    if let found = text.utf8.withContiguousStorageIfAvailable({ bytes in containsSubsequence(bytes, needle) }) { return found }
+    return containsSubsequence(Array(text.utf8), needle)
 }
 
 extension CompiledProfile {

@@ -226,13 +226,14 @@ struct LineAccumulator {
     }
 }
 
-/// Whether `needle` occurs in `haystack`.
-func containsSubsequence(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+/// Whether `needle` occurs in `haystack` (an array or a buffer of bytes).
+func containsSubsequence<Bytes: RandomAccessCollection>(_ haystack: Bytes, _ needle: [UInt8]) -> Bool
+where Bytes.Element == UInt8, Bytes.Index == Int {
     guard !needle.isEmpty else { return true }
     guard haystack.count >= needle.count else { return false }
     let first = needle[0]
-    var i = 0
-    let last = haystack.count - needle.count
+    var i = haystack.startIndex
+    let last = haystack.endIndex - needle.count
     while i <= last {
         if haystack[i] == first {
             var j = 1
