@@ -80,7 +80,7 @@ struct GitRunner: Sendable {
                 throw BackupError(
                     .archiveFailed,
                     "\(subcommand) did not finish within \(Self.describe(timeout)) in \(repository) and was killed\(reaped ? "" : " (it has not exited yet)").",
-                    hint: "Check the disk and the repository (a hung file system, a huge repository); raise the archive's gitTimeout if it is only slow. The configs stay on disk and the next commit takes them.")
+                    hint: "Check the disk and the repository (a hung file system, a huge repository); raise the archive's gitTimeout if it is only slow.")
             case .spawn(let code):
                 throw BackupError(
                     .archiveFailed, "Cannot run \(executable) (\(subcommand)): \(String(cString: strerror(code))).",
@@ -98,8 +98,8 @@ struct GitRunner: Sendable {
                 .archiveFailed,
                 "\(subcommand) failed in \(repository) (exit \(output.status)): \(stderr.isEmpty ? "no message" : stderr)",
                 hint: locked
-                    ? "Another git process is working in \(repository), or one crashed: if none runs, remove the .lock file git names (usually .git/index.lock). The configs stay on disk; the next commit takes them."
-                    : "Check the repository with 'git -C \(repository) status' and 'git -C \(repository) fsck'. The configs stay on disk; the next commit takes them.")
+                    ? "Another git process is working in \(repository), or one crashed: if none runs, remove the .lock file git names (usually .git/index.lock)."
+                    : "Check the repository with 'git -C \(repository) status' and 'git -C \(repository) fsck'.")
         }
         return output.stdout
     }
