@@ -34,7 +34,7 @@ public struct BackupExecutorConfiguration: Sendable {
     /// How long storing one fetched config in the archive may take (a hung disk or file system). Past it
     /// the device fails with `ARCHIVE_FAILED` and the executor stops waiting, so a task never stays
     /// `running` because of the archive. Commits at the end of a task are bounded by the archive itself
-    /// (``GitArchive``'s per-command timeout).
+    /// (`GitArchive`'s per-command timeout).
     public var archiveTimeout: Duration
 
     /// Creates a configuration; every parameter has a default.
