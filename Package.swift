@@ -48,14 +48,13 @@ let package = Package(
         ),
         .target(
             name: "BackupModels",
-            dependencies: ["BackupSupport"],
+            dependencies: [],
             swiftSettings: strictSettings
         ),
         .target(
             name: "DeviceTransport",
             dependencies: [
                 "BackupModels",
-                "BackupSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
@@ -83,7 +82,6 @@ let package = Package(
             dependencies: [
                 "DeviceTransport",
                 "BackupModels",
-                "BackupSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -96,7 +94,6 @@ let package = Package(
                 "BackupSupport",
                 // RetrievedConfig, the value an archive stores.
                 "DeviceTransport",
-                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
@@ -113,7 +110,6 @@ let package = Package(
             name: "BackupExecutor",
             dependencies: [
                 "BackupModels",
-                "BackupSupport",
                 "DeviceTransport",
                 "ConfigArchive",
                 "TaskStore",
@@ -130,10 +126,7 @@ let package = Package(
             name: "BackupTestKit",
             dependencies: [
                 "BackupModels",
-                "BackupSupport",
                 "DeviceTransport",
-                "ConfigArchive",
-                "TaskStore",
                 "BackupExecutor",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HeapModule", package: "swift-collections"),
@@ -144,7 +137,7 @@ let package = Package(
             name: "ExecutorBenchmark",
             dependencies: [
                 "BenchmarkSupport", "BackupModels", "BackupExecutor", "BackupTestKit", "TaskStore", "ConfigArchive",
-                "DeviceTransport", .product(name: "Logging", package: "swift-log"),
+                "DeviceTransport",
             ],
             path: "Benchmarks/ExecutorBenchmark",
             swiftSettings: strictSettings

@@ -65,7 +65,6 @@ let package = Package(
                 .product(name: "BackupExecutor", package: rootPackage),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Sources/backup-server",
             swiftSettings: strictSettings

@@ -31,7 +31,6 @@ let package = Package(
                 .product(name: "BackupModels", package: rootPackage),
                 .product(name: "BackupExecutor", package: rootPackage),
                 .product(name: "DeviceTransport", package: rootPackage),
-                .product(name: "DeviceTransportLibSSH2", package: rootPackage),
                 .product(name: "VendorProfiles", package: rootPackage),
                 .product(name: "TaskStore", package: rootPackage),
                 .product(name: "ConfigArchive", package: rootPackage),
@@ -44,6 +43,7 @@ let package = Package(
             name: "netbackup",
             dependencies: [
                 "NetBackupKit",
+                .product(name: "DeviceTransportLibSSH2", package: rootPackage),
                 .product(name: "DeviceSimulator", package: rootPackage),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
