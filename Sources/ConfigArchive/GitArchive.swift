@@ -29,7 +29,8 @@ import Synchronization
 ///   3. `git commit --only --no-verify -F - -- <same pathspec>` commits exactly those files, the message
 ///      read from stdin: the task, up to 50 of its devices then "… and N more", and up to 50 files of
 ///      other devices left by earlier runs (then counted), and a `DeviceBackup-Task:` trailer;
-///   4. `git rev-parse HEAD`, then a best-effort `git gc --auto` (housekeeping; its failure is ignored).
+///   4. `git rev-parse HEAD`; then, after the task has its commit and without making it wait, a
+///      best-effort `git gc --auto` on the same serial queue (housekeeping; its failure is ignored).
 ///
 ///   The returned ``ArchiveCommit`` names every device *of this task* whose file is in the commit,
 ///   whether or not it changed in this run, so a config stored by an earlier run gets its
@@ -164,7 +165,15 @@ public final class GitArchive: ConfigArchive {
     /// does. Throws `ARCHIVE_FAILED` when anything should have been committed but was not.
     public func taskDidFinish(taskID: String) async throws -> ArchiveCommit? {
         let stored = pending.withLock { $0.removeValue(forKey: taskID) ?? [:] }
-        return try await pool.run { try self.commit(taskID: taskID, stored: stored) }
+        let commit = try await pool.run { try self.commit(taskID: taskID, stored: stored) }
+        if commit != nil {
+            // Packs loose objects now and then (git decides; a large history can take a while). Housekeeping
+            // only, after the task has its commit: queued on the same serial pool, so it never runs beside
+            // a commit, and the task does not wait for it. A failure changes nothing for any task.
+            let git = git
+            pool.submit { _ = try? git.run(["gc", "--auto", "--quiet"], config: ["gc.autoDetach=false"]) }
+        }
+        return commit
     }
 
     /// The commit itself. Blocking; runs on the archive's serial pool, so commits never interleave.
@@ -189,9 +198,6 @@ public final class GitArchive: ConfigArchive {
             ["commit", "--quiet", "--no-verify", "--only", "--cleanup=verbatim", "-F", "-", "--", pathspec],
             config: ["gc.auto=0", "maintenance.auto=false"], input: Array(message.utf8))
         let head = String(decoding: try git.run(["rev-parse", "HEAD"]), as: UTF8.self).trimmingWhitespace()
-        // Packs loose objects now and then (thousands of configs make thousands of them). Housekeeping
-        // only: the commit is made, so a failure here changes nothing for the task.
-        _ = try? git.run(["gc", "--auto", "--quiet"], config: ["gc.autoDetach=false"])
         return ArchiveCommit(commitID: head, devices: ours.map(\.id))
     }
 

@@ -334,6 +334,37 @@ struct GitArchiveTests {
         #expect(kill(pid, 0) == -1 && errno == ESRCH, "the killed git was reaped, not left as a zombie")
     }
 
+    @Test("git gc --auto never delays a task: the commit returns while gc still runs, and the next commit waits for it")
+    func housekeepingOffTheTasksPath() async throws {
+        let path = temporaryPath("git-gc")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let wrapper = path + "/gc-waits-git"
+        // gc blocks until the test creates `release` (no timing involved): a task that waited for gc would
+        // hang here until the test's time limit.
+        try writeScript(wrapper, """
+            #!/bin/sh
+            for argument in "$@"; do
+              if [ "$argument" = gc ]; then
+                touch '\(path)/gc-started'
+                while [ ! -e '\(path)/release' ]; do sleep 0.05; done
+                touch '\(path)/gc-done'
+                exit 0
+              fi
+            done
+            exec '\(realGit)' "$@"
+
+            """)
+        let archive = try await GitArchive(repository: path + "/repo", gitExecutable: wrapper)
+        let first = try #require(try await backup(archive, task: "t1", configs: ["a\n"]))
+        #expect(!first.commitID.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: path + "/gc-done"), "the task did not wait for gc")
+        #expect(FileManager.default.createFile(atPath: path + "/release", contents: Data()))
+        let second = try #require(try await backup(archive, task: "t2", configs: ["b\n"]))
+        #expect(second.commitID != first.commitID)
+        #expect(FileManager.default.fileExists(atPath: path + "/gc-done"), "gc ran before the next commit, never beside it")
+    }
+
     @Test("stdin is written while stdout and stderr are drained: megabytes each way, no deadlock")
     func childProcessLargeIO() throws {
         let input = (0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 % 251) }
