@@ -110,6 +110,7 @@ let package = Package(
             name: "BackupExecutor",
             dependencies: [
                 "BackupModels",
+                "BackupSupport",
                 "DeviceTransport",
                 "ConfigArchive",
                 "TaskStore",
@@ -176,6 +177,7 @@ let package = Package(
             name: "DeviceSimulator",
             dependencies: [
                 "BackupModels",
+                "BackupSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -228,7 +230,7 @@ let package = Package(
         .testTarget(
             name: "VendorProfilesTests",
             dependencies: [
-                "VendorProfiles", "DeviceTransport", "BackupModels",
+                "VendorProfiles", "DeviceTransport", "BackupModels", "BackupSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

@@ -1,4 +1,5 @@
 public import BackupModels
+import BackupSupport
 import Synchronization
 
 /// A source of uniformly distributed numbers in `0..<1`, injectable so that backoff jitter is testable.
@@ -16,15 +17,9 @@ public struct RandomSource: Sendable {
 
     /// A reproducible sequence (SplitMix64) for tests and benchmarks.
     public static func seeded(_ seed: UInt64) -> RandomSource {
-        let state = Mutex(seed)
+        let generator = Mutex(SplitMix64(seed: seed))
         return RandomSource {
-            let value = state.withLock { state -> UInt64 in
-                state &+= 0x9E37_79B9_7F4A_7C15
-                var z = state
-                z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-                z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-                return z ^ (z >> 31)
-            }
+            let value = generator.withLock { $0.next() }
             return Double(value >> 11) / Double(1 << 53)
         }
     }

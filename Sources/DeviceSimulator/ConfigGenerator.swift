@@ -1,3 +1,5 @@
+import BackupSupport
+
 /// A device's configuration: stable lines and volatile lines (templates rendered anew on every run).
 public struct GeneratedConfig: Sendable, Hashable {
     /// One configuration line.
@@ -237,18 +239,6 @@ struct VolatileContext {
     }
 }
 
-/// A small deterministic PRNG (SplitMix64): the same seed gives the same configuration on every platform.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// FNV-1a, a stable string hash (Swift's `Hasher` is seeded per process).
 func fnv1a(_ text: String) -> UInt64 {

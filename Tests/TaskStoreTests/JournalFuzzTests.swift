@@ -1,4 +1,5 @@
 import BackupModels
+import BackupSupport
 import Foundation
 import Testing
 
@@ -347,20 +348,3 @@ enum Mutation: CustomStringConvertible {
     }
 }
 
-/// A small, fast, seedable generator (SplitMix64): the same seed gives the same journals and corruptions.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A number in `0..<bound` (`bound` > 0).
-    mutating func next(upTo bound: UInt64) -> UInt64 { next() % bound }
-}

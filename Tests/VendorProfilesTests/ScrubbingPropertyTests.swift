@@ -1,20 +1,9 @@
+import BackupSupport
 import Foundation
 import Testing
 
 @testable import VendorProfiles
 
-/// SplitMix64: a small, fast, seedable generator, so a failing case can be replayed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Secret rules remove secrets and nothing else: random configuration lines that hold no secret — key
 /// numbers, descriptions that merely mention passwords, interface names, key-chain names, URLs with a port —
@@ -88,7 +77,7 @@ struct ScrubbingPropertyTests {
 
     static let placeholders = ["{indent}", "{name}", "{NAME}", "{desc}", "{word}", "{ip}", "{len}", "{n}", "{a}", "{b}", "{c}"]
 
-    static func value(of placeholder: String, _ random: inout SeededGenerator) -> String {
+    static func value(of placeholder: String, _ random: inout SplitMix64) -> String {
         func pick(_ options: [String]) -> String { options.randomElement(using: &random)! }
         func number(_ range: ClosedRange<Int>) -> String { String(Int.random(in: range, using: &random)) }
         switch placeholder {
@@ -105,7 +94,7 @@ struct ScrubbingPropertyTests {
         }
     }
 
-    static func fill(_ template: String, _ random: inout SeededGenerator) -> String {
+    static func fill(_ template: String, _ random: inout SplitMix64) -> String {
         var text = template
         // Interface names first: they hold placeholders of their own. Then in a fixed order, so a seed
         // always gives the same lines.
@@ -121,7 +110,7 @@ struct ScrubbingPropertyTests {
     }
 
     static func lines(for vendor: String, from templates: [Template], count: Int, seed: UInt64) -> [String] {
-        var random = SeededGenerator(state: seed)
+        var random = SplitMix64(seed: seed)
         let usable = templates.filter { $0.vendors?.contains(vendor) ?? true }
         return (0..<count).map { _ in fill(usable.randomElement(using: &random)!.text, &random) }
     }

@@ -1,3 +1,4 @@
+import BackupSupport
 import BackupModels
 import Foundation
 
